@@ -1,0 +1,159 @@
+package release
+
+import (
+	"fmt"
+	"time"
+)
+
+// State of a release on a node.
+type State string
+
+// Release states a node reports.
+const (
+	StatePending     State = "pending"     // wanted, not started
+	StateDownloading State = "downloading" // bytes moving
+	StateReady       State = "ready"       // verified and installed in the store
+	StateFailed      State = "failed"      // gave up; Error says why
+)
+
+// Progress is one release's state on one node.
+type Progress struct {
+	Channel    string    `json:"channel"`
+	Version    string    `json:"version"`
+	State      State     `json:"state"`
+	BytesDone  int64     `json:"bytesDone"`
+	BytesTotal int64     `json:"bytesTotal"`
+	Error      string    `json:"error,omitempty"`
+	UpdatedAt  time.Time `json:"updatedAt"`
+}
+
+// View is one pod's view of a channel on a node, as the node reports it.
+type View struct {
+	VolumeID     string `json:"volumeID"`
+	PodUID       string `json:"podUID,omitempty"`
+	PodName      string `json:"podName,omitempty"`
+	PodNamespace string `json:"podNamespace,omitempty"`
+	Channel      string `json:"channel"`
+	// Current is the release `current` points at.
+	Current string `json:"current"`
+	// Pinned is set when the volume is pinned to a release (never flipped).
+	Pinned string `json:"pinned,omitempty"`
+	// Medium is "disk" or "memory".
+	Medium string `json:"medium,omitempty"`
+}
+
+// NodeStatus is what a node agent reports about itself.
+type NodeStatus struct {
+	Node       string     `json:"node"`
+	Releases   []Progress `json:"releases"`
+	Views      []View     `json:"views"`
+	ReportedAt time.Time  `json:"reportedAt"`
+}
+
+// MaxNodeEntries bounds the releases and views one report may carry.
+const MaxNodeEntries = 10000
+
+// Validate checks names and versions in a report, so that a node cannot
+// plant a bogus channel or release name in the manager's state.
+func (s NodeStatus) Validate() error {
+	if err := ValidateNodeName(s.Node); err != nil {
+		return err
+	}
+	if len(s.Releases) > MaxNodeEntries || len(s.Views) > MaxNodeEntries {
+		return invalid("releases", "", "at most %d releases and %d views per report", MaxNodeEntries, MaxNodeEntries)
+	}
+	for i, p := range s.Releases {
+		if err := p.validate(); err != nil {
+			return prefixed(fmt.Sprintf("releases[%d]", i), err)
+		}
+	}
+	for i, v := range s.Views {
+		if err := v.validate(); err != nil {
+			return prefixed(fmt.Sprintf("views[%d]", i), err)
+		}
+	}
+	return nil
+}
+
+func (p Progress) validate() error {
+	if err := ValidateChannelName(p.Channel); err != nil {
+		return err
+	}
+	if err := ValidateVersion(p.Version); err != nil {
+		return err
+	}
+	switch p.State {
+	case StatePending, StateDownloading, StateReady, StateFailed:
+	default:
+		return invalid("state", string(p.State), "must be pending, downloading, ready or failed")
+	}
+	if p.BytesDone < 0 || p.BytesTotal < 0 {
+		return invalid("bytesDone", fmt.Sprint(p.BytesDone), "byte counts must not be negative")
+	}
+	return nil
+}
+
+func (v View) validate() error {
+	if v.VolumeID == "" || len(v.VolumeID) > 256 {
+		return invalid("volumeID", v.VolumeID, "must be 1 to 256 characters")
+	}
+	if err := ValidateChannelName(v.Channel); err != nil {
+		return err
+	}
+	if v.Current != "" {
+		if err := ValidateVersion(v.Current); err != nil {
+			return prefixed("current", err)
+		}
+	}
+	if v.Pinned != "" {
+		if err := ValidateVersion(v.Pinned); err != nil {
+			return prefixed("pinned", err)
+		}
+	}
+	return nil
+}
+
+// ValidateNodeName checks a Kubernetes node name (DNS-1123 subdomain).
+func ValidateNodeName(name string) error {
+	const field = "node"
+	if name == "" || len(name) > 253 {
+		return invalid(field, name, "must be 1 to 253 characters")
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !isLowerAlnum(c) && c != '-' && c != '.' {
+			return invalid(field, name, "must be a DNS-1123 subdomain (lower-case letters, digits, '-', '.')")
+		}
+	}
+	if !isLowerAlnum(name[0]) || !isLowerAlnum(name[len(name)-1]) {
+		return invalid(field, name, "must start and end with a letter or digit")
+	}
+	return nil
+}
+
+// Desired is what the manager wants a node to hold and show. The node
+// long-polls it; Index grows with every change that can alter it.
+type Desired struct {
+	Node     string           `json:"node"`
+	Index    uint64           `json:"index"`
+	Channels []DesiredChannel `json:"channels"`
+	// Views carries per-pod flip targets set by the rollout controller.
+	Views []DesiredView `json:"views"`
+}
+
+// DesiredChannel is one channel's state as a node needs it.
+type DesiredChannel struct {
+	Name     string `json:"name"`
+	Head     string `json:"head,omitempty"`
+	Pinned   string `json:"pinned,omitempty"`
+	NodeKeep int    `json:"nodeKeep"`
+	Paused   bool   `json:"paused,omitempty"`
+}
+
+// DesiredView asks the node to point one pod's view at a release.
+type DesiredView struct {
+	VolumeID string `json:"volumeID"`
+	PodUID   string `json:"podUID,omitempty"`
+	Channel  string `json:"channel"`
+	Release  string `json:"release"`
+}
