@@ -1,0 +1,62 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hydra-csi/hydra/pkg/release"
+)
+
+func nodeKey(node string) string { return prefixNodes + node }
+
+// PutNodeStatus stores a node's latest report, replacing the previous one.
+func (s *Store) PutNodeStatus(ctx context.Context, st release.NodeStatus) error {
+	if err := st.Validate(); err != nil {
+		return err
+	}
+	val, err := encodeValue(st)
+	if err != nil {
+		return err
+	}
+	if limit := s.b.Limits().MaxValueSize; len(val) > limit {
+		return fmt.Errorf("store: node %s: report of %d bytes exceeds the store's limit of %d", st.Node, len(val), limit)
+	}
+	return s.b.Txn(ctx, []Op{{Kind: OpPut, Key: nodeKey(st.Node), Value: val}})
+}
+
+// GetNodeStatus returns a node's last report.
+func (s *Store) GetNodeStatus(ctx context.Context, node string) (release.NodeStatus, error) {
+	kv, err := s.b.Get(ctx, nodeKey(node))
+	if errors.Is(err, ErrNotFound) {
+		return release.NodeStatus{}, fmt.Errorf("store: node %s: %w", node, ErrNotFound)
+	}
+	if err != nil {
+		return release.NodeStatus{}, err
+	}
+	var st release.NodeStatus
+	err = decodeValue(kv.Key, kv.Value, &st)
+	return st, err
+}
+
+// ListNodeStatus returns every node's last report, sorted by node name.
+func (s *Store) ListNodeStatus(ctx context.Context) ([]release.NodeStatus, error) {
+	kvs, err := s.b.List(ctx, prefixNodes)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]release.NodeStatus, 0, len(kvs))
+	for _, kv := range kvs {
+		var st release.NodeStatus
+		if err := decodeValue(kv.Key, kv.Value, &st); err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// DeleteNodeStatus forgets a node (for example one removed from the cluster).
+func (s *Store) DeleteNodeStatus(ctx context.Context, node string) error {
+	return s.b.Txn(ctx, []Op{{Kind: OpDelete, Key: nodeKey(node)}})
+}
