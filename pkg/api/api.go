@@ -1,0 +1,118 @@
+// Package api defines the JSON bodies of the manager's HTTP API under /v1.
+// The manager's HTTP layer, its core and the Go client share these types,
+// so the wire format is written down once.
+package api
+
+import (
+	"time"
+
+	"github.com/hydra-csi/hydra/pkg/release"
+)
+
+// CreateChannelRequest is the body of POST /v1/channels. Zero config
+// fields take their defaults.
+type CreateChannelRequest struct {
+	Name   string         `json:"name"`
+	Config release.Config `json:"config"`
+}
+
+// ChannelDetail is GET /v1/channels/{channel}: the channel, its releases in
+// publish order, and how its nodes and pods stand.
+type ChannelDetail struct {
+	Channel  release.Channel   `json:"channel"`
+	Releases []release.Summary `json:"releases"`
+	Status   ChannelStatus     `json:"status"`
+}
+
+// ChannelList is GET /v1/channels.
+type ChannelList struct {
+	Channels []release.Channel `json:"channels"`
+}
+
+// ReleaseList is GET /v1/channels/{channel}/releases.
+type ReleaseList struct {
+	Releases []release.Summary `json:"releases"`
+}
+
+// PublishRequest is the body of POST /v1/channels/{channel}/releases.
+type PublishRequest struct {
+	Version  string            `json:"version"`
+	Datasets []release.Dataset `json:"datasets"`
+	// NoPromote stores the release without moving the head to it.
+	NoPromote bool `json:"noPromote,omitempty"`
+}
+
+// PublishResponse tells what a publish did.
+type PublishResponse struct {
+	Release  release.Summary `json:"release"`
+	Promoted bool            `json:"promoted"`
+	Head     string          `json:"head"`
+}
+
+// VersionRequest names a release: PUT .../head and PUT .../pin.
+type VersionRequest struct {
+	Version string `json:"version"`
+}
+
+// RollbackRequest is POST .../rollback; an empty To means the release
+// published before the current head.
+type RollbackRequest struct {
+	To string `json:"to,omitempty"`
+}
+
+// PauseRequest is POST .../pause.
+type PauseRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// ChannelStatus is how a channel is served: per node, its download
+// progress for the channel's releases; per pod, the release it sees.
+type ChannelStatus struct {
+	Nodes []NodeProgress `json:"nodes"`
+	Pods  []PodRelease   `json:"pods"`
+}
+
+// NodeProgress is one node's progress on one channel.
+type NodeProgress struct {
+	Node       string             `json:"node"`
+	ReportedAt time.Time          `json:"reportedAt"`
+	Releases   []release.Progress `json:"releases"`
+}
+
+// PodRelease is one pod's view of a channel.
+type PodRelease struct {
+	Node string `json:"node"`
+	release.View
+}
+
+// NodeList is GET /v1/nodes.
+type NodeList struct {
+	Nodes []release.NodeStatus `json:"nodes"`
+}
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	// Code is a stable, machine-readable reason (see the Code* constants).
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Field names the offending input, when one is to blame.
+	Field string `json:"field,omitempty"`
+}
+
+// ErrorResponse wraps Error so an error body is recognisable as one.
+type ErrorResponse struct {
+	Error Error `json:"error"`
+}
+
+// Error codes.
+const (
+	CodeInvalid      = "InvalidArgument"
+	CodeNotFound     = "NotFound"
+	CodeExists       = "AlreadyExists"
+	CodeConflict     = "Conflict"
+	CodeUnauthorized = "Unauthenticated"
+	CodeForbidden    = "PermissionDenied"
+	CodeTooLarge     = "PayloadTooLarge"
+	CodeUnavailable  = "Unavailable"
+	CodeInternal     = "Internal"
+)

@@ -1,0 +1,173 @@
+// Package client is the Go client of the manager's HTTP API. The hydra CLI,
+// the node agent and the tests use it; the bodies are those of package api.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hydra-csi/hydra/pkg/api"
+)
+
+// Client talks to one manager.
+type Client struct {
+	base  *url.URL
+	token string
+	http  *http.Client
+}
+
+// Option adjusts a Client.
+type Option func(*Client)
+
+// WithHTTPClient replaces the HTTP client (timeouts, TLS, transport).
+func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
+
+// WithToken sets the bearer token sent with every request.
+func WithToken(token string) Option { return func(c *Client) { c.token = token } }
+
+// New returns a client of the manager at baseURL ("http://host:8080").
+// Requests carry no overall timeout: long-polls hold for minutes, so use
+// the context for deadlines.
+func New(baseURL string, opts ...Option) (*Client, error) {
+	if baseURL == "" {
+		return nil, errors.New("client: no manager URL (set --manager or HYDRA_MANAGER)")
+	}
+	if !strings.Contains(baseURL, "://") {
+		baseURL = "http://" + baseURL
+	}
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return nil, fmt.Errorf("client: manager URL %q: %w", baseURL, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("client: manager URL %q: want http(s)://HOST[:PORT]", baseURL)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	c := &Client{base: u, http: &http.Client{Transport: defaultTransport()}}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
+}
+
+// defaultTransport keeps enough idle connections for an agent or CLI
+// that polls and reports concurrently.
+func defaultTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 16
+	t.ResponseHeaderTimeout = 0 // long-polls answer late by design
+	return t
+}
+
+// Error is a non-2xx answer of the manager.
+type Error struct {
+	Status int
+	// Body is the manager's error body (code, message, offending field).
+	Body api.Error
+}
+
+func (e *Error) Error() string {
+	msg := e.Body.Message
+	if msg == "" {
+		msg = http.StatusText(e.Status)
+	}
+	return fmt.Sprintf("manager: %s (HTTP %d %s)", msg, e.Status, e.Body.Code)
+}
+
+// IsNotFound reports whether err is the manager's 404.
+func IsNotFound(err error) bool { return hasStatus(err, http.StatusNotFound) }
+
+// IsConflict reports whether err is the manager's 409.
+func IsConflict(err error) bool { return hasStatus(err, http.StatusConflict) }
+
+func hasStatus(err error, status int) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == status
+}
+
+// do sends a request with an optional JSON body and decodes a JSON answer
+// into out (when out is not nil).
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	req, err := c.newRequest(ctx, method, path, query, in)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("client: %s %s: %w", method, req.URL.Redacted(), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return decodeError(resp)
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("client: %s %s: decoding answer: %w", method, req.URL.Redacted(), err)
+	}
+	return nil
+}
+
+func (c *Client) newRequest(ctx context.Context, method, path string, query url.Values, in any) (*http.Request, error) {
+	u := *c.base
+	u.Path += path
+	u.RawQuery = query.Encode()
+	var body io.Reader
+	if in != nil {
+		raw, err := json.Marshal(in)
+		if err != nil {
+			return nil, fmt.Errorf("client: encoding %s %s: %w", method, path, err)
+		}
+		body = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return req, nil
+}
+
+func decodeError(resp *http.Response) error {
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	e := &Error{Status: resp.StatusCode}
+	var body api.ErrorResponse
+	if json.Unmarshal(raw, &body) == nil && body.Error.Message != "" {
+		e.Body = body.Error
+	} else {
+		e.Body.Message = strings.TrimSpace(string(raw))
+	}
+	return e
+}
+
+// seg escapes one path segment.
+func seg(s string) string { return url.PathEscape(s) }
+
+// Healthz checks /healthz.
+func (c *Client) Healthz(ctx context.Context) error {
+	return c.do(ctx, http.MethodGet, "/healthz", nil, nil, nil)
+}
+
+// waitQuery builds the long-poll query.
+func waitQuery(index uint64, wait time.Duration) url.Values {
+	q := url.Values{}
+	q.Set("index", fmt.Sprint(index))
+	q.Set("wait", wait.String())
+	return q
+}

@@ -1,0 +1,227 @@
+package manager
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/hydra-csi/hydra/pkg/api"
+	"github.com/hydra-csi/hydra/pkg/release"
+)
+
+// CreateChannel creates a channel; zero config fields take their defaults.
+func (m *Manager) CreateChannel(ctx context.Context, req api.CreateChannelRequest) (release.Channel, error) {
+	now := m.now()
+	ch := release.Channel{Name: req.Name, Config: req.Config.WithDefaults(), CreatedAt: now, UpdatedAt: now}
+	if err := ch.Validate(); err != nil {
+		return release.Channel{}, err
+	}
+	created, err := m.store.CreateChannel(ctx, ch)
+	if err == nil {
+		m.logger().Info("channel created", "channel", ch.Name)
+	}
+	return created, err
+}
+
+// ListChannels returns every channel.
+func (m *Manager) ListChannels(ctx context.Context) ([]release.Channel, error) {
+	return m.store.ListChannels(ctx)
+}
+
+// GetChannel returns a channel with its releases and status.
+func (m *Manager) GetChannel(ctx context.Context, name string) (api.ChannelDetail, error) {
+	if err := release.ValidateChannelName(name); err != nil {
+		return api.ChannelDetail{}, err
+	}
+	ch, err := m.store.GetChannel(ctx, name)
+	if err != nil {
+		return api.ChannelDetail{}, err
+	}
+	rels, err := m.store.ListReleases(ctx, name)
+	if err != nil {
+		return api.ChannelDetail{}, err
+	}
+	st, err := m.ChannelStatus(ctx, name)
+	if err != nil {
+		return api.ChannelDetail{}, err
+	}
+	return api.ChannelDetail{Channel: ch, Releases: rels, Status: st}, nil
+}
+
+// DeleteChannel removes a channel and its releases, refusing while any
+// node reports a view (a mounted volume) of it.
+func (m *Manager) DeleteChannel(ctx context.Context, name string) error {
+	if err := release.ValidateChannelName(name); err != nil {
+		return err
+	}
+	st, err := m.ChannelStatus(ctx, name)
+	if err != nil {
+		return err
+	}
+	err = m.store.DeleteChannel(ctx, name, func(release.Channel) error {
+		if len(st.Pods) > 0 {
+			p := st.Pods[0]
+			return fmt.Errorf("manager: channel %s: %w by %d volume(s), e.g. %s on node %s; delete the workloads first",
+				name, ErrInUse, len(st.Pods), p.VolumeID, p.Node)
+		}
+		return nil
+	})
+	if err == nil {
+		m.logger().Info("channel deleted", "channel", name)
+	}
+	return err
+}
+
+// SetHead points the channel's head at version.
+func (m *Manager) SetHead(ctx context.Context, name, version string) (release.Channel, error) {
+	if err := validRelease(name, version); err != nil {
+		return release.Channel{}, err
+	}
+	ch, err := m.store.UpdateChannel(ctx, name, func(ch *release.Channel) error {
+		if ch.Pinned != "" && ch.Pinned != version {
+			return fmt.Errorf("manager: channel %s: %w to %s; unpin it first", name, ErrPinned, ch.Pinned)
+		}
+		m.touch(ch)
+		ch.Head = version
+		return nil
+	})
+	m.countHeadMove(err, "set")
+	return ch, err
+}
+
+// Rollback moves the head back: to version to, or when to is empty, to the
+// release published just before the current head.
+func (m *Manager) Rollback(ctx context.Context, name, to string) (release.Channel, error) {
+	if err := validNames(name, to); err != nil {
+		return release.Channel{}, err
+	}
+	rels, err := m.store.ListReleases(ctx, name)
+	if err != nil {
+		return release.Channel{}, err
+	}
+	ch, err := m.store.UpdateChannel(ctx, name, func(ch *release.Channel) error {
+		if ch.Pinned != "" {
+			return fmt.Errorf("manager: channel %s: %w to %s; unpin it first", name, ErrPinned, ch.Pinned)
+		}
+		target := to
+		if target == "" {
+			prev, err := previousRelease(name, ch.Head, rels)
+			if err != nil {
+				return err
+			}
+			target = prev
+		}
+		m.touch(ch)
+		ch.Head = target
+		return nil
+	})
+	m.countHeadMove(err, "rollback")
+	return ch, err
+}
+
+// previousRelease is the release published just before head.
+func previousRelease(channel, head string, rels []release.Summary) (string, error) {
+	sort.Slice(rels, func(i, j int) bool { return rels[i].Seq < rels[j].Seq })
+	for i, r := range rels {
+		if r.Version == head {
+			if i == 0 {
+				return "", fmt.Errorf("manager: channel %s: %w: %s is the oldest release", channel, ErrNoRelease, head)
+			}
+			return rels[i-1].Version, nil
+		}
+	}
+	return "", fmt.Errorf("manager: channel %s: %w: the head %q is not among its releases", channel, ErrNoRelease, head)
+}
+
+// Pin holds the head at version until Unpin.
+func (m *Manager) Pin(ctx context.Context, name, version string) (release.Channel, error) {
+	if err := validRelease(name, version); err != nil {
+		return release.Channel{}, err
+	}
+	ch, err := m.store.UpdateChannel(ctx, name, func(ch *release.Channel) error {
+		m.touch(ch)
+		ch.Head, ch.Pinned = version, version
+		return nil
+	})
+	m.countHeadMove(err, "pin")
+	return ch, err
+}
+
+// Unpin releases the pin and moves the head to the newest release, which
+// is where it would be had the pin never been set.
+func (m *Manager) Unpin(ctx context.Context, name string) (release.Channel, error) {
+	if err := release.ValidateChannelName(name); err != nil {
+		return release.Channel{}, err
+	}
+	rels, err := m.store.ListReleases(ctx, name)
+	if err != nil {
+		return release.Channel{}, err
+	}
+	ch, err := m.store.UpdateChannel(ctx, name, func(ch *release.Channel) error {
+		if ch.Pinned == "" {
+			return nil
+		}
+		m.touch(ch)
+		ch.Pinned = ""
+		if len(rels) > 0 {
+			ch.Head = rels[len(rels)-1].Version
+		}
+		return nil
+	})
+	m.countHeadMove(err, "unpin")
+	return ch, err
+}
+
+// Pause stops rollouts of the channel, recording why.
+func (m *Manager) Pause(ctx context.Context, name, reason string) (release.Channel, error) {
+	if err := release.ValidateChannelName(name); err != nil {
+		return release.Channel{}, err
+	}
+	if reason == "" {
+		reason = "paused by an operator"
+	}
+	return m.store.UpdateChannel(ctx, name, func(ch *release.Channel) error {
+		m.touch(ch)
+		ch.Paused, ch.PauseReason = true, reason
+		return nil
+	})
+}
+
+// Resume lets rollouts of the channel continue.
+func (m *Manager) Resume(ctx context.Context, name string) (release.Channel, error) {
+	if err := release.ValidateChannelName(name); err != nil {
+		return release.Channel{}, err
+	}
+	return m.store.UpdateChannel(ctx, name, func(ch *release.Channel) error {
+		m.touch(ch)
+		ch.Paused, ch.PauseReason = false, ""
+		return nil
+	})
+}
+
+func (m *Manager) touch(ch *release.Channel) { ch.UpdatedAt = m.now() }
+
+func (m *Manager) countHeadMove(err error, cause string) {
+	if err == nil {
+		m.metrics.headMoves.WithLabelValues(cause).Inc()
+	}
+}
+
+// validNames checks a channel name and, when set, a version.
+func validNames(channel, version string) error {
+	if err := release.ValidateChannelName(channel); err != nil {
+		return err
+	}
+	if version == "" {
+		return nil
+	}
+	return release.ValidateVersion(version)
+}
+
+// validRelease checks a channel name and a required version.
+func validRelease(channel, version string) error {
+	if err := release.ValidateChannelName(channel); err != nil {
+		return err
+	}
+	return release.ValidateVersion(version)
+}

@@ -1,0 +1,155 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/hydra-csi/hydra/pkg/api"
+	"github.com/hydra-csi/hydra/pkg/manager/auth"
+	"github.com/hydra-csi/hydra/pkg/release"
+)
+
+// DefaultDesiredWait is a long-poll's wait when the node gives none.
+const DefaultDesiredWait = 60 * time.Second
+
+func (s *Server) listChannels(r *http.Request, _ auth.Principal) (int, any, error) {
+	chans, err := s.m.ListChannels(r.Context())
+	if chans == nil {
+		chans = []release.Channel{}
+	}
+	return http.StatusOK, api.ChannelList{Channels: chans}, err
+}
+
+func (s *Server) createChannel(r *http.Request, p auth.Principal) (int, any, error) {
+	var req api.CreateChannelRequest
+	if err := decode(r, s.opts.MaxBody, &req); err != nil {
+		return 0, nil, err
+	}
+	// The channel's name is in the body, so the scope check happens here.
+	if !p.Allowed(auth.Publish, req.Name) {
+		return 0, nil, forbidden(p, auth.Publish, req.Name)
+	}
+	ch, err := s.m.CreateChannel(r.Context(), req)
+	return http.StatusCreated, ch, err
+}
+
+func (s *Server) getChannel(r *http.Request, _ auth.Principal) (int, any, error) {
+	d, err := s.m.GetChannel(r.Context(), r.PathValue("channel"))
+	return http.StatusOK, d, err
+}
+
+func (s *Server) deleteChannel(r *http.Request, _ auth.Principal) (int, any, error) {
+	return http.StatusNoContent, nil, s.m.DeleteChannel(r.Context(), r.PathValue("channel"))
+}
+
+func (s *Server) channelStatus(r *http.Request, _ auth.Principal) (int, any, error) {
+	name := r.PathValue("channel")
+	if err := release.ValidateChannelName(name); err != nil {
+		return 0, nil, err
+	}
+	st, err := s.m.ChannelStatus(r.Context(), name)
+	return http.StatusOK, st, err
+}
+
+func (s *Server) listReleases(r *http.Request, _ auth.Principal) (int, any, error) {
+	rels, err := s.m.ListReleases(r.Context(), r.PathValue("channel"))
+	if rels == nil {
+		rels = []release.Summary{}
+	}
+	return http.StatusOK, api.ReleaseList{Releases: rels}, err
+}
+
+func (s *Server) publish(r *http.Request, p auth.Principal) (int, any, error) {
+	var req api.PublishRequest
+	if err := decode(r, s.opts.MaxPublishBody, &req); err != nil {
+		return 0, nil, err
+	}
+	resp, err := s.m.Publish(r.Context(), r.PathValue("channel"), p.ID, req)
+	return http.StatusCreated, resp, err
+}
+
+func (s *Server) getRelease(r *http.Request, _ auth.Principal) (int, any, error) {
+	rel, err := s.m.GetRelease(r.Context(), r.PathValue("channel"), r.PathValue("version"))
+	return http.StatusOK, rel, err
+}
+
+func (s *Server) getManifest(r *http.Request, _ auth.Principal) (int, any, error) {
+	rel, err := s.m.GetManifest(r.Context(), r.PathValue("channel"), r.PathValue("version"))
+	return http.StatusOK, rel, err
+}
+
+func (s *Server) setHead(r *http.Request, _ auth.Principal) (int, any, error) {
+	var req api.VersionRequest
+	if err := decode(r, s.opts.MaxBody, &req); err != nil {
+		return 0, nil, err
+	}
+	ch, err := s.m.SetHead(r.Context(), r.PathValue("channel"), req.Version)
+	return http.StatusOK, ch, err
+}
+
+func (s *Server) rollback(r *http.Request, _ auth.Principal) (int, any, error) {
+	var req api.RollbackRequest
+	if err := decode(r, s.opts.MaxBody, &req); err != nil {
+		return 0, nil, err
+	}
+	ch, err := s.m.Rollback(r.Context(), r.PathValue("channel"), req.To)
+	return http.StatusOK, ch, err
+}
+
+func (s *Server) pin(r *http.Request, _ auth.Principal) (int, any, error) {
+	var req api.VersionRequest
+	if err := decode(r, s.opts.MaxBody, &req); err != nil {
+		return 0, nil, err
+	}
+	ch, err := s.m.Pin(r.Context(), r.PathValue("channel"), req.Version)
+	return http.StatusOK, ch, err
+}
+
+func (s *Server) unpin(r *http.Request, _ auth.Principal) (int, any, error) {
+	ch, err := s.m.Unpin(r.Context(), r.PathValue("channel"))
+	return http.StatusOK, ch, err
+}
+
+func (s *Server) pause(r *http.Request, _ auth.Principal) (int, any, error) {
+	var req api.PauseRequest
+	if err := decode(r, s.opts.MaxBody, &req); err != nil {
+		return 0, nil, err
+	}
+	ch, err := s.m.Pause(r.Context(), r.PathValue("channel"), req.Reason)
+	return http.StatusOK, ch, err
+}
+
+func (s *Server) resume(r *http.Request, _ auth.Principal) (int, any, error) {
+	ch, err := s.m.Resume(r.Context(), r.PathValue("channel"))
+	return http.StatusOK, ch, err
+}
+
+func (s *Server) listNodes(r *http.Request, _ auth.Principal) (int, any, error) {
+	nodes, err := s.m.ListNodes(r.Context())
+	if nodes == nil {
+		nodes = []release.NodeStatus{}
+	}
+	return http.StatusOK, api.NodeList{Nodes: nodes}, err
+}
+
+// desired is the node long-poll: GET /v1/nodes/{node}/desired?index=N&wait=60s.
+func (s *Server) desired(r *http.Request, _ auth.Principal) (int, any, error) {
+	index, err := queryUint(r, "index")
+	if err != nil {
+		return 0, nil, err
+	}
+	wait, err := queryDuration(r, "wait", DefaultDesiredWait)
+	if err != nil {
+		return 0, nil, err
+	}
+	d, err := s.m.Desired(r.Context(), r.PathValue("node"), index, wait)
+	return http.StatusOK, d, err
+}
+
+func (s *Server) reportStatus(r *http.Request, _ auth.Principal) (int, any, error) {
+	var st release.NodeStatus
+	if err := decode(r, s.opts.MaxReportBody, &st); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, s.m.ReportStatus(r.Context(), r.PathValue("node"), st)
+}

@@ -1,0 +1,105 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hydra-csi/hydra/pkg/api"
+	"github.com/hydra-csi/hydra/pkg/manager/auth"
+)
+
+// authenticate turns the Authorization header into a principal. Without a
+// token file every request acts as admin (the operator chose
+// --insecure-no-auth).
+func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
+	if s.opts.Tokens == nil {
+		return auth.Principal{Role: auth.RoleAdmin, Scope: "*", ID: "anonymous(insecure-no-auth)"}, nil
+	}
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return auth.Principal{}, newHTTPError(http.StatusUnauthorized, api.CodeUnauthorized, "", "missing bearer token")
+	}
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return auth.Principal{}, newHTTPError(http.StatusUnauthorized, api.CodeUnauthorized, "", "Authorization header must be \"Bearer TOKEN\"")
+	}
+	p, found := s.opts.Tokens.Lookup(strings.TrimSpace(token))
+	if !found {
+		return auth.Principal{}, newHTTPError(http.StatusUnauthorized, api.CodeUnauthorized, "", "unknown bearer token")
+	}
+	return p, nil
+}
+
+// decode reads a JSON body of at most limit bytes into v, refusing unknown
+// fields and trailing data, with messages that say what was wrong.
+func decode(r *http.Request, limit int64, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return newHTTPError(http.StatusUnsupportedMediaType, api.CodeInvalid, "", "Content-Type must be application/json, got %q", ct)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return newHTTPError(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "", "request body exceeds %d bytes", limit)
+	}
+	if err != nil {
+		return newHTTPError(http.StatusBadRequest, api.CodeInvalid, "", "reading body: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return newHTTPError(http.StatusBadRequest, api.CodeInvalid, "", "body has data after the JSON value")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return newHTTPError(http.StatusBadRequest, api.CodeInvalid, "", "empty body: a JSON object is required")
+	case errors.As(err, &syntax):
+		return newHTTPError(http.StatusBadRequest, api.CodeInvalid, "", "malformed JSON at byte %d: %v", syntax.Offset, err)
+	case errors.As(err, &typ):
+		return newHTTPError(http.StatusBadRequest, api.CodeInvalid, typ.Field, "field %q: expected %s, got JSON %s", typ.Field, typ.Type, typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return newHTTPError(http.StatusBadRequest, api.CodeInvalid, field, "unknown field %q", field)
+	}
+	return newHTTPError(http.StatusBadRequest, api.CodeInvalid, "", "bad JSON: %v", err)
+}
+
+// queryUint reads an optional unsigned integer query parameter.
+func queryUint(r *http.Request, name string) (uint64, error) {
+	raw := r.URL.Query().Get(name)
+	if raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(raw, 10, 64)
+	if err != nil {
+		return 0, newHTTPError(http.StatusBadRequest, api.CodeInvalid, name, "query parameter %s=%q: must be a non-negative integer", name, raw)
+	}
+	return n, nil
+}
+
+// queryDuration reads an optional duration query parameter ("30s").
+func queryDuration(r *http.Request, name string, def time.Duration) (time.Duration, error) {
+	raw := r.URL.Query().Get(name)
+	if raw == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d < 0 {
+		return 0, newHTTPError(http.StatusBadRequest, api.CodeInvalid, name, "query parameter %s=%q: must be a duration such as 30s", name, raw)
+	}
+	return d, nil
+}

@@ -1,0 +1,154 @@
+// Package manager is Hydra's control plane core: channels, releases,
+// retention, node desired state and reports, and the leader's background
+// loops. It imports no HTTP; package manager/httpapi adapts it to /v1.
+package manager
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/hydra-csi/hydra/pkg/store"
+)
+
+// Errors of the core beyond the store's; the HTTP layer maps each to a status.
+var (
+	// ErrInUse: the channel or release is still used by volumes.
+	ErrInUse = errors.New("in use")
+	// ErrPinned: the operation would move the head of a pinned channel.
+	ErrPinned = errors.New("channel is pinned")
+	// ErrNoRelease: there is no release to move to (e.g. nothing before the head).
+	ErrNoRelease = errors.New("no such release to move to")
+	// ErrShuttingDown: the manager is stopping.
+	ErrShuttingDown = errors.New("manager is shutting down")
+)
+
+// Options configure a Manager.
+type Options struct {
+	// Store is where state lives; required.
+	Store *store.Store
+	// Clock drives timestamps and the background loops; default real time.
+	Clock clock.WithTicker
+	// Registerer receives the manager's metrics; default a fresh registry.
+	Registerer prometheus.Registerer
+	// RetentionInterval is how often the leader applies retention.
+	RetentionInterval time.Duration
+	// SweepGrace is how old an unreferenced manifest blob must be before
+	// the leader removes it (a publish in flight writes blobs first).
+	SweepGrace time.Duration
+}
+
+// Manager is the control plane core. Its methods are safe for concurrent use.
+type Manager struct {
+	store   *store.Store
+	clock   clock.WithTicker
+	metrics *metrics
+	opts    Options
+
+	// snap is the latest channel snapshot that long-polls answer from; it is
+	// refreshed by one watch loop so that a thousand waiting nodes cost one
+	// store read per change, not a thousand.
+	snapMu  sync.Mutex
+	snap    snapshot
+	changed chan struct{}
+	ready   bool
+	stopped bool
+
+	leaderMu sync.Mutex
+	leader   bool
+}
+
+// New builds a Manager. Call Run to start its loops.
+func New(opts Options) (*Manager, error) {
+	if opts.Store == nil {
+		return nil, errors.New("manager: no store")
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.Registerer == nil {
+		opts.Registerer = prometheus.NewRegistry()
+	}
+	if opts.RetentionInterval <= 0 {
+		opts.RetentionInterval = time.Minute
+	}
+	if opts.SweepGrace <= 0 {
+		opts.SweepGrace = time.Hour
+	}
+	m := &Manager{store: opts.Store, clock: opts.Clock, opts: opts, changed: make(chan struct{})}
+	met, err := newMetrics(opts.Registerer, m)
+	if err != nil {
+		return nil, err
+	}
+	m.metrics = met
+	return m, nil
+}
+
+// Run watches the store for changes and campaigns for leadership, running
+// the leader's loops while it leads, until ctx ends. It returns when every
+// goroutine it started has stopped.
+func (m *Manager) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); m.watchLoop(ctx) }()
+	go func() { defer wg.Done(); m.leaderLoop(ctx) }()
+	wg.Wait()
+	m.stop()
+	return nil
+}
+
+// Ready reports whether the manager serves consistent state: its first
+// snapshot is loaded and the store answers.
+func (m *Manager) Ready(ctx context.Context) error {
+	m.snapMu.Lock()
+	ready, stopped := m.ready, m.stopped
+	m.snapMu.Unlock()
+	switch {
+	case stopped:
+		return ErrShuttingDown
+	case !ready:
+		return errors.New("manager: state not loaded yet")
+	}
+	return m.store.Ping(ctx)
+}
+
+// IsLeader reports whether this replica runs the background loops now.
+func (m *Manager) IsLeader() bool {
+	m.leaderMu.Lock()
+	defer m.leaderMu.Unlock()
+	return m.leader
+}
+
+func (m *Manager) setLeader(v bool) {
+	m.leaderMu.Lock()
+	m.leader = v
+	m.leaderMu.Unlock()
+	if v {
+		m.metrics.leader.Set(1)
+	} else {
+		m.metrics.leader.Set(0)
+	}
+}
+
+// Shutdown wakes every long-poll so that an HTTP server can drain quickly;
+// later long-polls return at once with ErrShuttingDown.
+func (m *Manager) Shutdown() { m.stop() }
+
+func (m *Manager) stop() {
+	m.snapMu.Lock()
+	defer m.snapMu.Unlock()
+	if !m.stopped {
+		m.stopped = true
+		close(m.changed)
+	}
+}
+
+func (m *Manager) now() time.Time { return m.clock.Now().UTC() }
+
+// logger for background work.
+func (m *Manager) logger() klog.Logger { return klog.Background().WithName("manager") }
