@@ -37,10 +37,12 @@ func (m *Manager) leaderLoop(ctx context.Context) {
 func (m *Manager) lead(ctx context.Context, lost <-chan struct{}) {
 	ticker := m.clock.NewTicker(m.opts.RetentionInterval)
 	defer ticker.Stop()
+	// The first pass waits one interval: a replica that just took over
+	// gives the node reports time to arrive before judging what is in use.
 	for {
-		m.backgroundPass(ctx)
 		select {
 		case <-ticker.C():
+			m.backgroundPass(ctx)
 		case <-lost:
 			return
 		case <-ctx.Done():

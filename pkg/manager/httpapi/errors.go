@@ -28,10 +28,6 @@ func newHTTPError(status int, code, field, format string, args ...any) *httpErro
 	return &httpError{status: status, body: api.Error{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}}
 }
 
-func errNoRoute(r *http.Request) error {
-	return newHTTPError(http.StatusNotFound, api.CodeNotFound, "", "no route for %s %s", r.Method, r.URL.Path)
-}
-
 func forbidden(p auth.Principal, act auth.Action, target string) error {
 	what := map[auth.Action]string{auth.Read: "read", auth.Publish: "change channel", auth.Admin: "administer", auth.Node: "act as node"}[act]
 	if target != "" {

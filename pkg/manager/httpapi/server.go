@@ -104,9 +104,6 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, errNoRoute(r))
-	})
 
 	s.handle("GET /v1/channels", auth.Read, nil, s.listChannels)
 	s.handle("POST /v1/channels", auth.Publish, nil, s.createChannel)

@@ -1,0 +1,79 @@
+package auth_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/hydra-csi/hydra/pkg/manager/auth"
+)
+
+func TestParseErrors(t *testing.T) {
+	cases := []struct {
+		name, file, want string
+	}{
+		{"empty", "", "no tokens"},
+		{"only comments", "# nothing\n\n", "no tokens"},
+		{"one field", "abcdefghijklmnopq\n", "line 1: want TOKEN,ROLE[,GLOB], got 1 fields"},
+		{"four fields", "abcdefghijklmnopq,admin,x,y\n", "got 4 fields"},
+		{"short token", "short,admin\n", "line 1: token shorter than 16"},
+		{"unknown role", "abcdefghijklmnopq,root\n", `role "root": must be`},
+		{"bad glob", "abcdefghijklmnopq,publisher,[a\n", `glob "[a"`},
+		{"glob on admin", "abcdefghijklmnopq,admin,team-*\n", "only applies to publisher and node"},
+		{"duplicate token", "abcdefghijklmnopq,admin\n# x\nabcdefghijklmnopq,reader\n", "line 3: same token as line 1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := auth.Parse(strings.NewReader(tc.file))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Parse: %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLookupAndAllowed(t *testing.T) {
+	tk, err := auth.Parse(strings.NewReader(
+		"admin-0123456789abcdef,admin\n" +
+			"pub-0123456789abcdef,publisher,search-*\n" +
+			"node-0123456789abcdef,node\n" +
+			"read-0123456789abcdef,reader\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tk.Lookup("nope-0123456789abcdef"); ok {
+		t.Fatal("unknown token found")
+	}
+	if _, ok := tk.Lookup(""); ok {
+		t.Fatal("empty token found")
+	}
+	cases := []struct {
+		token  string
+		act    auth.Action
+		target string
+		want   bool
+	}{
+		{"admin-0123456789abcdef", auth.Admin, "", true},
+		{"admin-0123456789abcdef", auth.Node, "node-a", true},
+		{"pub-0123456789abcdef", auth.Publish, "search-index", true},
+		{"pub-0123456789abcdef", auth.Publish, "ads", false},
+		{"pub-0123456789abcdef", auth.Read, "", true},
+		{"pub-0123456789abcdef", auth.Admin, "", false},
+		{"pub-0123456789abcdef", auth.Node, "node-a", false},
+		{"node-0123456789abcdef", auth.Node, "any-node", true},
+		{"node-0123456789abcdef", auth.Publish, "search-index", false},
+		{"read-0123456789abcdef", auth.Read, "", true},
+		{"read-0123456789abcdef", auth.Publish, "search-index", false},
+	}
+	for _, tc := range cases {
+		p, ok := tk.Lookup(tc.token)
+		if !ok {
+			t.Fatalf("token %s not found", tc.token)
+		}
+		if got := p.Allowed(tc.act, tc.target); got != tc.want {
+			t.Errorf("%s (%s) Allowed(%d, %q) = %t, want %t", tc.token, p.Role, tc.act, tc.target, got, tc.want)
+		}
+		if strings.Contains(p.ID, tc.token) {
+			t.Errorf("principal ID %q reveals the token", p.ID)
+		}
+	}
+}
