@@ -102,9 +102,9 @@ func CompareVersions(a, b string) int {
 	case oka && okb:
 		return ta.Compare(tb)
 	case oka:
-		return -1
-	case okb:
 		return 1
+	case okb:
+		return -1
 	}
 	return naturalCompare(a, b)
 }

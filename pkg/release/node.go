@@ -59,8 +59,11 @@ func (s NodeStatus) Validate() error {
 	if err := ValidateNodeName(s.Node); err != nil {
 		return err
 	}
-	if len(s.Releases) > MaxNodeEntries || len(s.Views) > MaxNodeEntries {
-		return invalid("releases", "", "at most %d releases and %d views per report", MaxNodeEntries, MaxNodeEntries)
+	if len(s.Releases) > MaxNodeEntries {
+		return invalid("releases", "", "at most %d entries per report, got %d", MaxNodeEntries, len(s.Releases))
+	}
+	if len(s.Views) > MaxNodeEntries {
+		return invalid("views", "", "at most %d entries per report, got %d", MaxNodeEntries, len(s.Views))
 	}
 	for i, p := range s.Releases {
 		if err := p.validate(); err != nil {
@@ -87,8 +90,11 @@ func (p Progress) validate() error {
 	default:
 		return invalid("state", string(p.State), "must be pending, downloading, ready or failed")
 	}
-	if p.BytesDone < 0 || p.BytesTotal < 0 {
-		return invalid("bytesDone", fmt.Sprint(p.BytesDone), "byte counts must not be negative")
+	if p.BytesDone < 0 {
+		return invalid("bytesDone", fmt.Sprint(p.BytesDone), "must not be negative")
+	}
+	if p.BytesTotal < 0 {
+		return invalid("bytesTotal", fmt.Sprint(p.BytesTotal), "must not be negative")
 	}
 	return nil
 }
@@ -101,14 +107,12 @@ func (v View) validate() error {
 		return err
 	}
 	if v.Current != "" {
-		if err := ValidateVersion(v.Current); err != nil {
-			return prefixed("current", err)
+		if err := validateToken("current", v.Current, MaxVersionLength); err != nil {
+			return err
 		}
 	}
 	if v.Pinned != "" {
-		if err := ValidateVersion(v.Pinned); err != nil {
-			return prefixed("pinned", err)
-		}
+		return validateToken("pinned", v.Pinned, MaxVersionLength)
 	}
 	return nil
 }

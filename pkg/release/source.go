@@ -28,10 +28,11 @@ type Source struct {
 	Prefix string
 }
 
-// String renders the canonical URI.
+// String renders the canonical URI. A '%' in a file path is escaped, since
+// ParseSource decodes escapes there; every other character stands as is.
 func (s Source) String() string {
 	if s.Scheme == SchemeFile {
-		return "file://" + s.Prefix
+		return "file://" + strings.ReplaceAll(s.Prefix, "%", "%25")
 	}
 	return "s3://" + s.Bucket + "/" + s.Prefix
 }
@@ -106,6 +107,10 @@ func parseFile(uri, rest string) (Source, error) {
 	if err != nil {
 		return Source{}, invalid("source", uri, "bad escape: %v", err)
 	}
+	// Count the placeholder again once escapes are decoded.
+	if strings.Count(dir, VersionPlaceholder) > 1 {
+		return Source{}, invalid("source", uri, "may contain %s at most once", VersionPlaceholder)
+	}
 	if dir != "/" {
 		if err := validatePrefix(strings.TrimPrefix(dir, "/")); err != nil {
 			return Source{}, invalid("source", uri, "%v", err)
@@ -118,6 +123,9 @@ func parseFile(uri, rest string) (Source, error) {
 // trailing '/' allowed); "." and ".." segments are refused so that a prefix
 // means the same thing in S3 and on a filesystem.
 func validatePrefix(prefix string) error {
+	if strings.HasPrefix(prefix, "/") {
+		return &FieldError{Field: "prefix", Reason: "must be relative (no '/' after the bucket)"}
+	}
 	p := strings.TrimSuffix(prefix, "/")
 	if p == "" {
 		return nil
