@@ -102,6 +102,12 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		// net/http's *url.Error repeats the method and URL named here;
+		// keep only its cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return fmt.Errorf("client: %s %s: %w", method, req.URL.Redacted(), err)
 	}
 	defer resp.Body.Close()

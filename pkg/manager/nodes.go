@@ -158,6 +158,9 @@ func (m *Manager) ListNodes(ctx context.Context) ([]release.NodeStatus, error) {
 // ChannelStatus gathers, from every node's last report, its progress on the
 // channel's releases and the views (pods) that serve the channel.
 func (m *Manager) ChannelStatus(ctx context.Context, channel string) (api.ChannelStatus, error) {
+	if _, err := m.store.GetChannel(ctx, channel); err != nil {
+		return api.ChannelStatus{}, err
+	}
 	nodes, err := m.store.ListNodeStatus(ctx)
 	if err != nil {
 		return api.ChannelStatus{}, err

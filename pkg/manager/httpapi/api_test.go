@@ -182,6 +182,7 @@ func TestBadInputs(t *testing.T) {
 		{"duplicate channel", call{"POST", "/v1/channels", tokAdmin, `{"name":"team-a"}`}, 409, api.CodeExists, "already exists", ""},
 		{"duplicate version", call{"POST", "/v1/channels/team-a/releases", tokAdmin, publishBody("v1", "a")}, 409, api.CodeExists, "already exists", ""},
 		{"unknown channel", call{"GET", "/v1/channels/nope", tokReader, ""}, 404, api.CodeNotFound, "channel nope: not found", ""},
+		{"status of unknown channel", call{"GET", "/v1/channels/nope/status", tokReader, ""}, 404, api.CodeNotFound, "channel nope: not found", ""},
 		{"publish to unknown channel", call{"POST", "/v1/channels/nope/releases", tokAdmin, publishBody("v1", "a")}, 404, api.CodeNotFound, "not found", ""},
 		{"unknown release", call{"GET", "/v1/channels/team-a/releases/v7", tokReader, ""}, 404, api.CodeNotFound, "team-a/v7: not found", ""},
 		{"head to unknown release", call{"PUT", "/v1/channels/team-a/head", tokAdmin, `{"version":"v7"}`}, 404, api.CodeNotFound, "not found", ""},

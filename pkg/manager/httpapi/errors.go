@@ -66,7 +66,7 @@ func toHTTP(err error) (int, api.Error) {
 
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, body := toHTTP(err)
-	if status >= 500 {
+	if status >= 500 && status != http.StatusServiceUnavailable {
 		klog.ErrorS(err, "request failed", "method", r.Method, "path", r.URL.Path, "status", status)
 	}
 	if status == http.StatusUnauthorized {

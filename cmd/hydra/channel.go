@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hydra-csi/hydra/pkg/api"
+	"github.com/hydra-csi/hydra/pkg/client"
+	"github.com/hydra-csi/hydra/pkg/release"
+)
+
+func (a *app) channelCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "channel",
+		Short: "Create, list, show and delete channels",
+		Args:  noArgs,
+		RunE:  helpOnly,
+	}
+	cmd.AddCommand(a.channelCreateCmd(), a.channelListCmd(), a.channelShowCmd(), a.channelDeleteCmd())
+	return cmd
+}
+
+// channelFlags are the flags of `channel create`; zero leaves a setting to
+// the manager's default.
+type channelFlags struct {
+	keep, nodeKeep, maxUnavailable int
+	maxAge, drain, reloadTimeout   time.Duration
+}
+
+func (f channelFlags) config() release.Config {
+	return release.Config{
+		Keep:     f.keep,
+		MaxAge:   release.Duration{Duration: f.maxAge},
+		NodeKeep: f.nodeKeep,
+		Rollout: release.RolloutPolicy{
+			MaxUnavailable: f.maxUnavailable,
+			Drain:          release.Duration{Duration: f.drain},
+			ReloadTimeout:  release.Duration{Duration: f.reloadTimeout},
+		},
+	}
+}
+
+func (a *app) channelCreateCmd() *cobra.Command {
+	var f channelFlags
+	cmd := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a channel (unset settings take the manager's defaults)",
+		Args:  exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.call(cmd, func(ctx context.Context, cl *client.Client) error {
+				ch, err := cl.CreateChannel(ctx, args[0], f.config())
+				if err != nil {
+					return err
+				}
+				return a.render(ch, func(w io.Writer) {
+					fmt.Fprintf(w, "channel %s created\n", ch.Name)
+					printChannel(w, ch)
+				})
+			})
+		},
+	}
+	fs := cmd.Flags()
+	fs.IntVar(&f.keep, "keep", 0, fmt.Sprintf("releases the manager keeps (default %d)", release.DefaultKeep))
+	fs.DurationVar(&f.maxAge, "max-age", 0, "remove releases older than this (default: no age limit)")
+	fs.IntVar(&f.nodeKeep, "node-keep", 0, fmt.Sprintf("releases each node keeps (default %d)", release.DefaultNodeKeep))
+	fs.IntVar(&f.maxUnavailable, "max-unavailable", 0, fmt.Sprintf("pods per workload drained at once (default %d)", release.DefaultMaxUnavailable))
+	fs.DurationVar(&f.drain, "drain", 0, fmt.Sprintf("longest wait for a pod to leave its endpoints (default %v)", release.DefaultDrain))
+	fs.DurationVar(&f.reloadTimeout, "reload-timeout", 0, fmt.Sprintf("time a pod has to become Ready after a flip (default %v)", release.DefaultReloadTimeout))
+	return cmd
+}
+
+func (a *app) channelListCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List channels",
+		Args:    exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.call(cmd, func(ctx context.Context, cl *client.Client) error {
+				chans, err := cl.ListChannels(ctx)
+				if err != nil {
+					return err
+				}
+				if chans == nil {
+					chans = []release.Channel{} // "channels": [] rather than null
+				}
+				return a.render(api.ChannelList{Channels: chans}, func(w io.Writer) { channelTable(w, chans) })
+			})
+		},
+	}
+}
+
+func channelTable(w io.Writer, chans []release.Channel) {
+	row(w, "NAME", "HEAD", "PINNED", "PAUSED", "RELEASES", "UPDATED")
+	for _, ch := range chans {
+		row(w, ch.Name, orDash(ch.Head), orDash(ch.Pinned), yesNo(ch.Paused), ch.Releases, formatTime(ch.UpdatedAt))
+	}
+}
+
+func (a *app) channelShowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show a channel: head, pin, settings, releases, nodes and pods",
+		Args:  exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.call(cmd, func(ctx context.Context, cl *client.Client) error {
+				d, err := cl.GetChannel(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return a.render(d, func(w io.Writer) { channelDetail(w, d) })
+			})
+		},
+	}
+}
+
+func channelDetail(w io.Writer, d api.ChannelDetail) {
+	fmt.Fprintf(w, "Channel:\t%s\n", d.Channel.Name)
+	printChannel(w, d.Channel)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "RELEASES")
+	releaseTable(w, d.Releases, d.Channel.Head)
+	fmt.Fprintln(w)
+	statusTables(w, d.Status)
+}
+
+// printChannel writes the head, pin, pause and settings as "Key:\tvalue".
+func printChannel(w io.Writer, ch release.Channel) {
+	c := ch.Config
+	paused := "no"
+	if ch.Paused {
+		paused = "yes: " + orDash(ch.PauseReason)
+	}
+	maxAge := "none"
+	if c.MaxAge.Duration > 0 {
+		maxAge = c.MaxAge.String()
+	}
+	fmt.Fprintf(w, "Head:\t%s\n", orDash(ch.Head))
+	fmt.Fprintf(w, "Pinned:\t%s\n", orDash(ch.Pinned))
+	fmt.Fprintf(w, "Paused:\t%s\n", paused)
+	fmt.Fprintf(w, "Retention:\tkeep %d, max-age %s, node-keep %d\n", c.Keep, maxAge, c.NodeKeep)
+	fmt.Fprintf(w, "Rollout:\tmax-unavailable %d, drain %v, reload-timeout %v\n",
+		c.Rollout.MaxUnavailable, c.Rollout.Drain.Duration, c.Rollout.ReloadTimeout.Duration)
+	fmt.Fprintf(w, "Created:\t%s\n", formatTime(ch.CreatedAt))
+}
+
+func (a *app) channelDeleteCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "delete NAME",
+		Aliases: []string{"rm"},
+		Short:   "Delete a channel and its releases (refused while volumes use it)",
+		Args:    exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.call(cmd, func(ctx context.Context, cl *client.Client) error {
+				if err := cl.DeleteChannel(ctx, args[0]); err != nil {
+					return err
+				}
+				done := deleted{Channel: args[0], Deleted: true}
+				return a.render(done, func(w io.Writer) { fmt.Fprintf(w, "channel %s deleted\n", args[0]) })
+			})
+		},
+	}
+}
+
+// deleted is the JSON/YAML answer of `channel delete`; the API returns no
+// body, but a script reading -o json should still get a document.
+type deleted struct {
+	Channel string `json:"channel"`
+	Deleted bool   `json:"deleted"`
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hydra-csi/hydra/pkg/api"
+	"github.com/hydra-csi/hydra/pkg/client"
+	"github.com/hydra-csi/hydra/pkg/release"
+)
+
+// clearScreen moves the cursor home and clears a terminal.
+const clearScreen = "\033[H\033[2J"
+
+func (a *app) statusCmd() *cobra.Command {
+	var watch bool
+	cmd := &cobra.Command{
+		Use:   "status CHANNEL",
+		Short: "Show per-node download progress and per-pod releases of a channel",
+		Args:  exactArgs("CHANNEL"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := a.client(cmd)
+			if err != nil {
+				return err
+			}
+			if watch {
+				return a.watchStatus(cmd.Context(), cl, args[0])
+			}
+			return a.showStatus(cmd.Context(), cl, args[0])
+		},
+	}
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw every 2s until interrupted (Ctrl-C)")
+	return cmd
+}
+
+// showStatus fetches and prints the status once. It reads the channel
+// detail rather than /status, which answers an empty status for a channel
+// that does not exist; the detail says "not found" and carries the head.
+func (a *app) showStatus(ctx context.Context, cl *client.Client, channel string) error {
+	ctx, cancel := a.request(ctx)
+	defer cancel()
+	d, err := cl.GetChannel(ctx, channel)
+	if err != nil {
+		return err
+	}
+	return a.render(d.Status, func(w io.Writer) {
+		headLine(w, d.Channel)
+		fmt.Fprintln(w)
+		statusTables(w, d.Status)
+	})
+}
+
+// watchStatus redraws the status every poll interval until ctx ends
+// (Ctrl-C), which is the normal way out and not an error.
+func (a *app) watchStatus(ctx context.Context, cl *client.Client, channel string) error {
+	for {
+		a.beginFrame()
+		if err := a.showStatus(ctx, cl, channel); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if !sleep(ctx, a.pollInterval) {
+			return nil
+		}
+	}
+}
+
+// beginFrame separates successive --watch snapshots: a terminal is cleared,
+// a YAML stream gets a document marker, other output a blank line.
+func (a *app) beginFrame() {
+	switch {
+	case a.output == outputYAML:
+		fmt.Fprintln(a.stdout, "---")
+	case a.output == outputTable && isTerminal(a.stdout):
+		fmt.Fprint(a.stdout, clearScreen)
+	case a.output == outputTable:
+		fmt.Fprintf(a.stdout, "\n# %s\n", formatTime(a.now()))
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+// sleep waits d and reports false if ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// statusTables prints the NODES and PODS tables of a channel status.
+func statusTables(w io.Writer, st api.ChannelStatus) {
+	fmt.Fprintln(w, "NODES")
+	if len(st.Nodes) == 0 {
+		fmt.Fprintln(w, "(no node reports this channel)")
+	} else {
+		nodeTable(w, st.Nodes)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "PODS")
+	if len(st.Pods) == 0 {
+		fmt.Fprintln(w, "(no pod serves this channel)")
+		return
+	}
+	podTable(w, st.Pods)
+}
+
+// nodeTable has a row per node and release, newest release first.
+func nodeTable(w io.Writer, nodes []api.NodeProgress) {
+	row(w, "NODE", "RELEASE", "STATE", "PROGRESS", "REPORTED", "ERROR")
+	for _, n := range nodes {
+		rels := append([]release.Progress(nil), n.Releases...)
+		sort.SliceStable(rels, func(i, j int) bool { return rels[i].UpdatedAt.After(rels[j].UpdatedAt) })
+		for _, p := range rels {
+			row(w, n.Node, p.Version, p.State, progressBar(p.BytesDone, p.BytesTotal), formatTime(n.ReportedAt), orDash(p.Error))
+		}
+	}
+}
+
+func podTable(w io.Writer, pods []api.PodRelease) {
+	row(w, "POD", "NODE", "RELEASE", "PINNED", "MEDIUM")
+	for _, p := range pods {
+		row(w, podName(p), p.Node, orDash(p.Current), orDash(p.Pinned), orDash(p.Medium))
+	}
+}
+
+// podName is namespace/name, or the volume ID for a view whose node did
+// not learn the pod's identity.
+func podName(p api.PodRelease) string {
+	if p.PodName == "" {
+		return "volume " + p.VolumeID
+	}
+	return p.PodNamespace + "/" + p.PodName
+}
