@@ -55,7 +55,9 @@ func startReplica(t *testing.T, args ...string) *replica {
 	ctx, cancel := context.WithCancel(context.Background())
 	listening := make(chan string, 1)
 	r := &replica{cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- run(ctx, append([]string{"--listen", "127.0.0.1:0"}, args...), io.Discard, listening) }()
+	go func() {
+		r.done <- run(ctx, append([]string{"--listen", "127.0.0.1:0"}, args...), io.Discard, listening)
+	}()
 	select {
 	case r.addr = <-listening:
 	case err := <-r.done:
