@@ -15,6 +15,7 @@ mkdir -p "$TOOLS_DIR" "$WORK_DIR"
 # Versions this checkout is tested against. Bumping one rebuilds it.
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 CONSUL_VERSION=v1.22.0
+GOLANGCI_LINT_VERSION=v2.15.0
 
 log() { printf 'tools: %s\n' "$*" >&2; }
 
@@ -77,6 +78,16 @@ tool_consul() {
 	gobuild consul "$CONSUL_VERSION" "$dir" github.com/hashicorp/consul GONOSUMDB=github.com/hashicorp/consul GOFLAGS=-mod=mod
 }
 
+tool_golangci-lint() {
+	have golangci-lint "$GOLANGCI_LINT_VERSION" && return
+	log "building golangci-lint $GOLANGCI_LINT_VERSION"
+	GOBIN="$WORK_DIR/golangci-lint-$GOLANGCI_LINT_VERSION" \
+		go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION"
+	mv "$WORK_DIR/golangci-lint-$GOLANGCI_LINT_VERSION/golangci-lint" "$TOOLS_DIR/golangci-lint-$GOLANGCI_LINT_VERSION"
+	ln -sfn "golangci-lint-$GOLANGCI_LINT_VERSION" "$TOOLS_DIR/golangci-lint"
+}
+
+# The peers `make test` needs; golangci-lint is built by `make lint` only.
 ALL=(minio consul)
 for t in "${@:-${ALL[@]}}"; do
 	"tool_$t"
