@@ -30,10 +30,12 @@ func (m *Manager) watchLoop(ctx context.Context) {
 			}
 			continue
 		}
-		if next < index {
+		if next == 0 || next < index {
 			// The store's index went backwards (a Consul snapshot restore):
 			// start over rather than wait for it to catch up.
 			m.logger().Info("store index went backwards; reloading", "from", index, "to", next)
+			index = 0
+			continue
 		}
 		if next == index {
 			continue
