@@ -57,10 +57,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, listening chan<- 
 	return serve(ctx, opts, listening)
 }
 
-func serve(ctx context.Context, opts Options, listening chan<- string) error {
+func serve(ctx context.Context, opts Options, listening chan<- string) (err error) {
 	var tokens *auth.Tokens
 	if opts.TokenFile != "" {
-		var err error
 		if tokens, err = auth.LoadFile(opts.TokenFile); err != nil {
 			return err
 		}
@@ -71,7 +70,13 @@ func serve(ctx context.Context, opts Options, listening chan<- string) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	// Close releases the bbolt file or resigns Consul leadership; its
+	// failure is returned with serve's own error, not lost.
+	defer func() {
+		if cerr := st.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close store %s: %w", opts.Store, cerr))
+		}
+	}()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -45,6 +45,7 @@ func TestFlagValidation(t *testing.T) {
 
 // replica is one hydra-manager started through run(), as the binary would be.
 type replica struct {
+	t      *testing.T
 	addr   string
 	cancel context.CancelFunc
 	done   chan error
@@ -54,7 +55,7 @@ func startReplica(t *testing.T, args ...string) *replica {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	listening := make(chan string, 1)
-	r := &replica{cancel: cancel, done: make(chan error, 1)}
+	r := &replica{t: t, cancel: cancel, done: make(chan error, 1)}
 	go func() {
 		r.done <- run(ctx, append([]string{"--listen", "127.0.0.1:0"}, args...), io.Discard, listening)
 	}()
@@ -68,13 +69,16 @@ func startReplica(t *testing.T, args ...string) *replica {
 	return r
 }
 
-// stop shuts the replica down gracefully, as SIGTERM would.
+// stop shuts the replica down gracefully, as SIGTERM would; a graceful
+// shutdown (store closed, leadership resigned) returns no error.
 func (r *replica) stop() {
 	if r.cancel == nil {
 		return
 	}
 	r.cancel()
-	<-r.done
+	if err := <-r.done; err != nil {
+		r.t.Errorf("replica %s: shutdown: %v", r.addr, err)
+	}
 	r.cancel = nil
 }
 
@@ -204,7 +208,7 @@ func waitOneLeader(t *testing.T, replicas []*replica) *replica {
 	for time.Now().Before(deadline) {
 		var leaders []*replica
 		for _, r := range replicas {
-			if leads(t, r) {
+			if leads(r) {
 				leaders = append(leaders, r)
 			}
 		}
@@ -220,7 +224,7 @@ func waitOneLeader(t *testing.T, replicas []*replica) *replica {
 	return nil
 }
 
-func leads(t *testing.T, r *replica) bool {
+func leads(r *replica) bool {
 	resp, err := http.Get("http://" + r.addr + "/metrics")
 	if err != nil {
 		return false

@@ -126,17 +126,28 @@ func (a *app) resolveToken(cmd *cobra.Command) (string, error) {
 	return a.env("HYDRA_TOKEN"), nil
 }
 
-// readTokenFile returns the token on the first line that is neither blank
-// nor a '#' comment. A line may be in the manager's CSV format
-// (TOKEN,ROLE[,GLOB]); tokens hold no commas there, so the first field is
-// the token and an operator can point the CLI at the manager's own file.
+// readTokenFile returns the token in the file at path (see firstToken).
 func readTokenFile(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("--token-file: %w", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	token, err := firstToken(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("--token-file %s: %w", path, err)
+	}
+	return token, nil
+}
+
+// firstToken returns the token on the first line that is neither blank nor
+// a '#' comment. A line may be in the manager's CSV format
+// (TOKEN,ROLE[,GLOB]); tokens hold no commas there, so the first field is
+// the token and an operator can point the CLI at the manager's own file.
+func firstToken(r io.Reader) (string, error) {
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -146,9 +157,9 @@ func readTokenFile(path string) (string, error) {
 		return strings.TrimSpace(token), nil
 	}
 	if err := sc.Err(); err != nil {
-		return "", fmt.Errorf("--token-file %s: %w", path, err)
+		return "", err
 	}
-	return "", fmt.Errorf("--token-file %s: no token in the file", path)
+	return "", errors.New("no token in the file")
 }
 
 // request bounds one manager call by --timeout. Long operations (listing

@@ -135,7 +135,7 @@ func BenchmarkFanout(b *testing.B) {
 			if _, err := pub.CreateChannel(ctx, "fan", release.Config{Keep: 10000}); err != nil {
 				b.Fatal(err)
 			}
-			f := startPollers(ctx, b, newBenchClient(b, url, benchNodes))
+			f := startPollers(ctx, newBenchClient(b, url, benchNodes))
 			var lat []time.Duration
 			b.ResetTimer()
 			for n := range b.N {
@@ -158,7 +158,7 @@ type fanout struct {
 	all    chan struct{}
 }
 
-func startPollers(ctx context.Context, b *testing.B, c *client.Client) *fanout {
+func startPollers(ctx context.Context, c *client.Client) *fanout {
 	f := &fanout{}
 	ready := make(chan struct{}, benchNodes)
 	for i := range benchNodes {

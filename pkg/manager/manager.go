@@ -81,7 +81,7 @@ func New(opts Options) (*Manager, error) {
 		opts.SweepGrace = time.Hour
 	}
 	m := &Manager{store: opts.Store, clock: opts.Clock, opts: opts, changed: make(chan struct{})}
-	met, err := newMetrics(opts.Registerer, m)
+	met, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err
 	}

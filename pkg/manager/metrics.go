@@ -18,7 +18,7 @@ type metrics struct {
 	retentionErrors prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, m *Manager) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	met := &metrics{
 		publishes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hydra_manager_publishes_total", Help: "Releases published, by result.",

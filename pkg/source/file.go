@@ -125,7 +125,15 @@ func hashFile(ctx context.Context, root string, f *release.File) error {
 	if err != nil {
 		return err
 	}
-	defer fd.Close()
+	err = hashOpen(ctx, fd, p, f)
+	if cerr := fd.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// hashOpen is hashFile on the open file fd, read from its start.
+func hashOpen(ctx context.Context, fd *os.File, p string, f *release.File) error {
 	before, err := fd.Stat()
 	if err != nil {
 		return err

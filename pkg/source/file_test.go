@@ -132,10 +132,10 @@ func TestLocalList(t *testing.T) {
 func TestLocalListRootSymlink(t *testing.T) {
 	// The dataset root may be reached through a link (/data -> /mnt/data);
 	// only links inside the tree are refused.
-	real := t.TempDir()
-	writeTree(t, real, map[string]string{"a": "1"})
+	realDir := t.TempDir()
+	writeTree(t, realDir, map[string]string{"a": "1"})
 	link := filepath.Join(t.TempDir(), "link")
-	mustDo(t, os.Symlink(real, link))
+	mustDo(t, os.Symlink(realDir, link))
 	got, err := source.NewLocal(source.Options{}).List(t.Context(), fileURI(t, link))
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +173,7 @@ func TestLocalListErrors(t *testing.T) {
 		{"unresolved placeholder", func(t *testing.T, root string) release.Source {
 			return fileURI(t, filepath.Join(root, "{VERSION}"))
 		}, []string{"{VERSION}", "must be resolved"}},
-		{"s3 source", func(t *testing.T, root string) release.Source {
+		{"s3 source", func(*testing.T, string) release.Source {
 			return release.Source{Scheme: release.SchemeS3, Bucket: "bucket", Prefix: "p/"}
 		}, []string{"s3://bucket/p/", "not a file:// URI"}},
 	}

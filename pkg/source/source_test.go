@@ -80,7 +80,7 @@ func TestForEach(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			const limit = 3
 			var inFlight, peak, calls atomic.Int64
-			err := forEach(t.Context(), tt.n, limit, func(ctx context.Context, i int) error {
+			err := forEach(t.Context(), tt.n, limit, func(_ context.Context, i int) error {
 				calls.Add(1)
 				now := inFlight.Add(1)
 				defer inFlight.Add(-1)
@@ -107,7 +107,7 @@ func TestForEachCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	var calls atomic.Int64
-	err := forEach(ctx, 1000, 2, func(ctx context.Context, i int) error {
+	err := forEach(ctx, 1000, 2, func(ctx context.Context, _ int) error {
 		calls.Add(1)
 		return ctx.Err()
 	})

@@ -63,7 +63,7 @@ func (s *Store) GetChannel(ctx context.Context, name string) (release.Channel, e
 	if err != nil {
 		return release.Channel{}, err
 	}
-	rec.Channel.Releases = len(rels)
+	rec.Releases = len(rels)
 	return rec.Channel, nil
 }
 
@@ -83,7 +83,7 @@ func (s *Store) ListChannels(ctx context.Context) ([]release.Channel, error) {
 		if err := decodeValue(kv.Key, kv.Value, &rec); err != nil {
 			return nil, err
 		}
-		rec.Channel.Releases = counts[rec.Name]
+		rec.Releases = counts[rec.Name]
 		out = append(out, rec.Channel)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -118,8 +118,8 @@ func (s *Store) UpdateChannel(ctx context.Context, name string, fn func(*release
 		if err := fn(&rec.Channel); err != nil {
 			return release.Channel{}, err
 		}
-		rec.Channel.Name = name
-		if err := rec.Channel.Validate(); err != nil {
+		rec.Name = name
+		if err := rec.Validate(); err != nil {
 			return release.Channel{}, err
 		}
 		ops, err := s.releaseChecks(ctx, name, before, rec.Channel)

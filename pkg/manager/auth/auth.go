@@ -101,8 +101,10 @@ func LoadFile(name string) (*Tokens, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
-	defer f.Close()
 	t, err := Parse(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return nil, fmt.Errorf("auth: %s: %w", name, err)
 	}

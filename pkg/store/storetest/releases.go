@@ -185,10 +185,10 @@ func testConcurrentPublishers(t *testing.T, s *store.Store) {
 	if len(wins) != writers*each {
 		t.Errorf("%d distinct versions published, want %d", len(wins), writers*each)
 	}
-	checkRaceOutcome(t, s, ctx, writers*each)
+	checkRaceOutcome(ctx, t, s, writers*each)
 }
 
-func checkRaceOutcome(t *testing.T, s *store.Store, ctx context.Context, want int) {
+func checkRaceOutcome(ctx context.Context, t *testing.T, s *store.Store, want int) {
 	t.Helper()
 	rels, err := s.ListReleases(ctx, "race")
 	if err != nil {
