@@ -5,22 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/hydra-csi/hydra/internal/managertest"
 	"github.com/hydra-csi/hydra/pkg/api"
 	"github.com/hydra-csi/hydra/pkg/client"
-	"github.com/hydra-csi/hydra/pkg/manager"
 	"github.com/hydra-csi/hydra/pkg/manager/auth"
 	"github.com/hydra-csi/hydra/pkg/manager/httpapi"
 	"github.com/hydra-csi/hydra/pkg/release"
-	"github.com/hydra-csi/hydra/pkg/store"
 )
 
 // Tokens of the test manager's token file (DESIGN §9 format).
@@ -84,56 +79,11 @@ func newClient(t *testing.T, url, token string) *client.Client {
 	return c
 }
 
-// startManager runs the real manager on a fresh bbolt file behind an
-// httptest server; everything stops in t.Cleanup.
+// startManager runs the real manager on a fresh bbolt file behind a
+// loopback HTTP server; everything stops in t.Cleanup.
 func startManager(t *testing.T, tokens *auth.Tokens) string {
 	t.Helper()
-	b, err := store.OpenBolt(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := store.New(b)
-	reg := prometheus.NewRegistry()
-	m, err := manager.New(manager.Options{Store: s, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := httpapi.New(m, httpapi.Options{Tokens: tokens, Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = m.Run(ctx) }()
-	ts := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ts.Close()
-		cancel()
-		<-done
-		if err := s.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	})
-	waitReady(t, m)
-	return ts.URL
-}
-
-// waitReady waits until the manager has loaded its first snapshot.
-func waitReady(t *testing.T, m *manager.Manager) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	for {
-		err := m.Ready(ctx)
-		if err == nil {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("manager not ready: %v", err)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	return managertest.Start(t, managertest.Options{HTTP: httpapi.Options{Tokens: tokens}}).URL
 }
 
 // result is one CLI run.

@@ -4,20 +4,16 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/hydra-csi/hydra/internal/managertest"
 	"github.com/hydra-csi/hydra/internal/testenv"
 	"github.com/hydra-csi/hydra/pkg/api"
 	"github.com/hydra-csi/hydra/pkg/client"
-	"github.com/hydra-csi/hydra/pkg/manager"
-	"github.com/hydra-csi/hydra/pkg/manager/httpapi"
 	"github.com/hydra-csi/hydra/pkg/release"
 	"github.com/hydra-csi/hydra/pkg/store"
 )
@@ -63,24 +59,7 @@ func benchStores() []benchStore {
 
 // benchManager serves a manager on s over loopback HTTP.
 func benchManager(b *testing.B, s *store.Store) string {
-	reg := prometheus.NewRegistry()
-	m, err := manager.New(manager.Options{Store: s, Registerer: reg})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h, err := httpapi.New(m, httpapi.Options{Registry: reg})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = m.Run(ctx); close(done) }()
-	srv := httptest.NewServer(h)
-	b.Cleanup(func() { m.Shutdown(); srv.Close(); cancel(); <-done; _ = s.Close() })
-	for m.Ready(ctx) != nil {
-		time.Sleep(10 * time.Millisecond)
-	}
-	return srv.URL
+	return managertest.Start(b, managertest.Options{Store: s}).URL
 }
 
 func benchRelease(version string) api.PublishRequest {

@@ -4,51 +4,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/hydra-csi/hydra/internal/managertest"
 	"github.com/hydra-csi/hydra/pkg/api"
 	"github.com/hydra-csi/hydra/pkg/manager"
 	"github.com/hydra-csi/hydra/pkg/release"
 	"github.com/hydra-csi/hydra/pkg/store"
 )
 
-// newManager runs a manager on a fresh bbolt store with a fake clock.
+// newManager runs a manager on a fresh bbolt store with a fake clock. The
+// retention loop's interval is far beyond any clock step the tests make, so
+// retention runs only when a test calls ApplyRetention.
 func newManager(t *testing.T) (*manager.Manager, *store.Store, *clocktesting.FakeClock) {
 	t.Helper()
-	b, err := store.OpenBolt(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := store.New(b)
 	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	m, err := manager.New(manager.Options{Store: s, Clock: clk, Registerer: prometheus.NewRegistry(), RetentionInterval: 1000 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = m.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; _ = s.Close() })
-	waitReady(t, m)
-	return m, s, clk
-}
-
-func waitReady(t *testing.T, m *manager.Manager) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for m.Ready(ctx) != nil {
-		select {
-		case <-ctx.Done():
-			t.Fatal("manager never became ready")
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	tm := managertest.Start(t, managertest.Options{Clock: clk, RetentionInterval: 1000 * time.Hour})
+	return tm.Manager, tm.Store, clk
 }
 
 func dataset(name string, files ...string) release.Dataset {

@@ -2,24 +2,17 @@ package httpapi_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/hydra-csi/hydra/internal/managertest"
 	"github.com/hydra-csi/hydra/pkg/api"
-	"github.com/hydra-csi/hydra/pkg/manager"
 	"github.com/hydra-csi/hydra/pkg/manager/auth"
 	"github.com/hydra-csi/hydra/pkg/manager/httpapi"
-	"github.com/hydra-csi/hydra/pkg/store"
 )
 
 // Tokens of the test manager, one per role and scope.
@@ -37,32 +30,9 @@ const tokenFile = tokAdmin + ",admin\n" +
 	tokReader + ",reader\n"
 
 // newServer runs a real manager on bbolt behind the HTTP layer.
-func newServer(t *testing.T, opts httpapi.Options) *httptest.Server {
+func newServer(t *testing.T, opts httpapi.Options) string {
 	t.Helper()
-	b, err := store.OpenBolt(filepath.Join(t.TempDir(), "state.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := store.New(b)
-	reg := prometheus.NewRegistry()
-	m, err := manager.New(manager.Options{Store: s, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Registry = reg
-	h, err := httpapi.New(m, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = m.Run(ctx); close(done) }()
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() { srv.Close(); cancel(); <-done; _ = s.Close() })
-	for m.Ready(ctx) != nil {
-		time.Sleep(10 * time.Millisecond)
-	}
-	return srv
+	return managertest.Start(t, managertest.Options{HTTP: opts}).URL
 }
 
 func tokens(t *testing.T) *auth.Tokens {
@@ -78,9 +48,9 @@ type call struct {
 	method, path, token, body string
 }
 
-func (c call) do(t *testing.T, srv *httptest.Server) (int, api.ErrorResponse, []byte) {
+func (c call) do(t *testing.T, base string) (int, api.ErrorResponse, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
+	req, err := http.NewRequest(c.method, base+c.path, strings.NewReader(c.body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +60,7 @@ func (c call) do(t *testing.T, srv *httptest.Server) (int, api.ErrorResponse, []
 	if c.body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := srv.Client().Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +82,7 @@ func publishBody(version string, paths ...string) string {
 }
 
 // setup creates channel team-a with release v1 as admin.
-func setup(t *testing.T, srv *httptest.Server) {
+func setup(t *testing.T, srv string) {
 	t.Helper()
 	for _, c := range []call{
 		{"POST", "/v1/channels", tokAdmin, `{"name":"team-a"}`},
@@ -220,9 +190,9 @@ func TestBadInputs(t *testing.T) {
 // TestBasicSchemeRefused: a non-Bearer Authorization header is a 401.
 func TestBasicSchemeRefused(t *testing.T) {
 	srv := newServer(t, httpapi.Options{Tokens: tokens(t)})
-	req, _ := http.NewRequest("GET", srv.URL+"/v1/channels", nil)
+	req, _ := http.NewRequest("GET", srv+"/v1/channels", nil)
 	req.SetBasicAuth("admin", tokAdmin)
-	resp, err := srv.Client().Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
