@@ -46,12 +46,14 @@ tool_minio() {
 	mkdir -p "$dir"
 	# A throwaway module that requires the wanted version keeps the build
 	# reproducible (go install @version would work too, but not pin deps).
-	(cd "$dir" && [[ -f go.mod ]] || {
-		cd "$dir"
-		go mod init hydra-tools/minio >/dev/null 2>&1
-		printf 'package tools\n\nimport _ "github.com/minio/minio"\n' >tools.go
-		go get "github.com/minio/minio@$MINIO_VERSION"
-	})
+	if [[ ! -f "$dir/go.mod" ]]; then
+		(
+			cd "$dir"
+			go mod init hydra-tools/minio >/dev/null 2>&1
+			printf 'package tools\n\nimport _ "github.com/minio/minio"\n' >tools.go
+			go get "github.com/minio/minio@$MINIO_VERSION"
+		)
+	fi
 	gobuild minio "$MINIO_VERSION" "$dir" github.com/minio/minio
 }
 
