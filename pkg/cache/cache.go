@@ -1,0 +1,193 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/klog/v2"
+
+	"github.com/hydra-csi/hydra/pkg/release"
+	"github.com/hydra-csi/hydra/pkg/source"
+)
+
+// Errors of the cache; test with errors.Is.
+var (
+	// ErrNoSpace: the filesystem cannot hold the release (ResourceExhausted).
+	ErrNoSpace = errors.New("not enough space for the release")
+	// ErrVerify: downloaded bytes do not match the manifest (Internal).
+	ErrVerify = errors.New("verification failed")
+)
+
+// Part sizes: big enough that per-request overhead is small, small enough
+// that many requests run across and within files.
+const (
+	DefaultPartSize = 8 << 20
+	MinPartSize     = 1 << 20
+	MaxPartSize     = 64 << 20
+)
+
+// Options configure a Cache.
+type Options struct {
+	// Root is the cache root (--cache-root).
+	Root string
+	// Reader fetches byte ranges from sources.
+	Reader source.Reader
+	// Requests is the global budget of concurrent range requests (default 16).
+	Requests int
+	// PartSize is the range size (default 8 MiB).
+	PartSize int64
+	// Registerer receives the cache's metrics; nil for none.
+	Registerer prometheus.Registerer
+	// CommitInterval bounds how long finished parts wait before they are
+	// synced and journaled (default 1s).
+	CommitInterval time.Duration
+}
+
+// Cache is a node's release store. Safe for concurrent use.
+type Cache struct {
+	layout   Layout
+	reader   source.Reader
+	partSize int64
+	requests chan struct{}
+	commit   time.Duration
+	metrics  *metrics
+
+	// mu guards flights and holds (refcounts of releases in use by views
+	// being built; see Hold).
+	mu      sync.Mutex
+	flights map[string]*flight
+	holds   map[string]int
+}
+
+// New opens the cache at opts.Root, creating its directories.
+func New(opts Options) (*Cache, error) {
+	if opts.Root == "" || opts.Reader == nil {
+		return nil, errors.New("cache: Root and Reader are required")
+	}
+	if opts.Requests <= 0 {
+		opts.Requests = 16
+	}
+	if opts.PartSize == 0 {
+		opts.PartSize = DefaultPartSize
+	}
+	if opts.PartSize < MinPartSize || opts.PartSize > MaxPartSize {
+		return nil, fmt.Errorf("cache: part size %d outside [%d, %d]", opts.PartSize, MinPartSize, MaxPartSize)
+	}
+	if opts.CommitInterval <= 0 {
+		opts.CommitInterval = time.Second
+	}
+	l := Layout{Root: opts.Root}
+	// Trash left by a removal that a crash interrupted goes first.
+	_ = os.RemoveAll(l.Root + "/tmp/.trash")
+	for _, d := range []string{"store", "tmp", "meta", "views"} {
+		if err := os.MkdirAll(l.Root+"/"+d, 0o755); err != nil {
+			return nil, fmt.Errorf("cache: create %s: %w", d, err)
+		}
+	}
+	met, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Cache{
+		layout: l, reader: opts.Reader, partSize: opts.PartSize,
+		requests: make(chan struct{}, opts.Requests), commit: opts.CommitInterval,
+		metrics: met, flights: map[string]*flight{}, holds: map[string]int{},
+	}, nil
+}
+
+// Layout returns the cache's paths.
+func (c *Cache) Layout() Layout { return c.layout }
+
+// Stored reports whether a release is complete in store/.
+func (c *Cache) Stored(channel, version string) bool {
+	fi, err := os.Stat(c.layout.StoreDir(channel, version))
+	return err == nil && fi.IsDir()
+}
+
+// flight is one download of one release, shared by every caller.
+type flight struct {
+	channel, version string
+	done             chan struct{}
+	err              error
+	progress         progress
+}
+
+func flightKey(channel, version string) string { return channel + "/" + version }
+
+// Ensure makes a release present in store/, downloading it when needed.
+// Concurrent calls for one release share one download, which runs on its
+// own: when ctx ends, Ensure returns ctx.Err() but the download goes on, and
+// a later call finds it finished or joins it (DESIGN §7: a download
+// outlives the RPC that started it).
+func (c *Cache) Ensure(ctx context.Context, rel release.Release) error {
+	if err := rel.Validate(); err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	if c.Stored(rel.Channel, rel.Version) {
+		return nil
+	}
+	f := c.join(rel)
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// join returns the running flight for rel or starts one.
+func (c *Cache) join(rel release.Release) *flight {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := flightKey(rel.Channel, rel.Version)
+	if f, ok := c.flights[key]; ok {
+		return f
+	}
+	f := &flight{channel: rel.Channel, version: rel.Version, done: make(chan struct{})}
+	f.progress.set(release.StatePending, "")
+	c.flights[key] = f
+	go c.fly(f, rel)
+	return f
+}
+
+func (c *Cache) fly(f *flight, rel release.Release) {
+	start := time.Now()
+	log := klog.Background().WithValues("channel", rel.Channel, "release", rel.Version)
+	log.V(2).Info("download starting")
+	err := c.download(context.Background(), rel, &f.progress)
+	c.metrics.observe(err, time.Since(start))
+	if err != nil {
+		log.Error(err, "download failed")
+		f.progress.set(release.StateFailed, err.Error())
+	} else {
+		log.V(2).Info("release installed", "seconds", time.Since(start).Seconds())
+		f.progress.set(release.StateReady, "")
+	}
+	c.mu.Lock()
+	f.err = err
+	// A failed flight is forgotten so the next Ensure retries; a finished
+	// one too, since Stored answers for it from now on.
+	delete(c.flights, flightKey(rel.Channel, rel.Version))
+	c.mu.Unlock()
+	close(f.done)
+}
+
+// Progress reports every download in flight.
+func (c *Cache) Progress() []release.Progress {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]release.Progress, 0, len(c.flights))
+	for _, f := range c.flights {
+		out = append(out, f.progress.snapshot(f.channel, f.version))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Channel+"/"+out[i].Version < out[j].Channel+"/"+out[j].Version
+	})
+	return out
+}

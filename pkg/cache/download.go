@@ -1,0 +1,224 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hydra-csi/hydra/pkg/release"
+)
+
+// download fetches, verifies and installs rel.
+//
+// Algorithm (crash-safe: a kill at any point leaves no partial release in
+// store/, and the next run continues from the journal):
+//  1. Prepare tmp/<channel>/<version>: keep what is there when it is the
+//     same release (resume), else start over.
+//  2. Plan the files and check free space for what is left to fetch.
+//  3. Create every file at its full size, or hardlink it from a stored
+//     release when an identical file is already there.
+//  4. Fetch the missing parts under the global request budget; a committer
+//     syncs finished parts and only then journals them.
+//  5. Verify every file against the manifest (size always, checksum when
+//     present).
+//  6. Install: read-only files, the release record, one rename into store/.
+func (c *Cache) download(ctx context.Context, rel release.Release, prog *progress) error {
+	tmp := c.layout.TmpDir(rel.Channel, rel.Version)
+	if err := c.prepareTmp(tmp, rel); err != nil { // (1)
+		return err
+	}
+	j, done, err := loadJournal(filepath.Join(tmp, "journal"))
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	files, err := c.plan(rel, filepath.Join(tmp, "data")) // (2)
+	if err != nil {
+		return err
+	}
+	if err := c.checkSpace(rel, tmp, files); err != nil {
+		return err
+	}
+	if err := c.createFiles(files); err != nil { // (3)
+		return err
+	}
+	prog.total.Store(totalSize(files))
+	prog.done.Store(doneSize(files, done, c.partSize))
+	prog.set(release.StateDownloading, "")
+	if err := c.fetchParts(ctx, tmp, files, done, j, prog); err != nil { // (4)
+		return fmt.Errorf("cache: release %s/%s: %w", rel.Channel, rel.Version, err)
+	}
+	if err := c.verifyFiles(files, done, j); err != nil { // (5)
+		return fmt.Errorf("cache: release %s/%s: %w", rel.Channel, rel.Version, err)
+	}
+	return c.install(rel, tmp, files) // (6)
+}
+
+// prepareTmp keeps an earlier partial download of the same release and
+// removes any other leftover (a version re-published with new content
+// after its channel was deleted and recreated).
+func (c *Cache) prepareTmp(tmp string, rel release.Release) error {
+	want, err := json.Marshal(rel.Datasets)
+	if err != nil {
+		return err
+	}
+	marker := filepath.Join(tmp, "release.json")
+	if have, err := os.ReadFile(marker); err == nil && bytes.Equal(have, want) {
+		return nil
+	}
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("cache: clear %s: %w", tmp, err)
+	}
+	if err := os.MkdirAll(filepath.Join(tmp, "data"), 0o755); err != nil {
+		return fmt.Errorf("cache: create %s: %w", tmp, err)
+	}
+	return writeFileAtomic(marker, want)
+}
+
+func totalSize(files []plannedFile) int64 {
+	var n int64
+	for _, f := range files {
+		n += f.file.Size
+	}
+	return n
+}
+
+// doneSize counts bytes already present: linked files and journaled parts.
+func doneSize(files []plannedFile, done map[partKey]uint64, partSize int64) int64 {
+	var n int64
+	for _, f := range files {
+		if f.linkFrom != "" {
+			n += f.file.Size
+			continue
+		}
+		for p := range f.parts {
+			if _, ok := done[partKey{f.idx, p}]; ok {
+				n += partLen(f.file.Size, partSize, p)
+			}
+		}
+	}
+	return n
+}
+
+// partLen is the length of part p of a file of size bytes.
+func partLen(size, partSize int64, p int) int64 {
+	return min(partSize, size-int64(p)*partSize)
+}
+
+// checkSpace refuses a download the filesystem cannot hold. Files already
+// created in tmp/ (an earlier run) hold their space already.
+func (c *Cache) checkSpace(rel release.Release, tmp string, files []plannedFile) error {
+	var need int64
+	for _, f := range files {
+		if f.linkFrom != "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err == nil {
+			continue
+		}
+		need += f.file.Size
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(tmp, &st); err != nil {
+		return fmt.Errorf("cache: statfs %s: %w", tmp, err)
+	}
+	free := int64(st.Bavail) * st.Bsize
+	if need > free {
+		return fmt.Errorf("cache: release %s/%s needs %d more bytes, %d free under %s: %w",
+			rel.Channel, rel.Version, need, free, c.layout.Root, ErrNoSpace)
+	}
+	return nil
+}
+
+// createFiles makes every file exist at its final size, or links it.
+// preallocate only resizes a file whose size is wrong, which a file never
+// has once its parts are being fetched, so resumed files are left alone.
+func (c *Cache) createFiles(files []plannedFile) error {
+	for _, f := range files {
+		if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
+			return fmt.Errorf("cache: create directory for %s: %w", f.name(), err)
+		}
+		if f.linkFrom != "" {
+			if err := linkFile(f.linkFrom, f.path); err != nil {
+				return fmt.Errorf("cache: link unchanged %s: %w", f.name(), err)
+			}
+			continue
+		}
+		if err := preallocate(f.path, f.file.Size); err != nil {
+			if errors.Is(err, unix.ENOSPC) {
+				return fmt.Errorf("cache: allocate %s (%d bytes): %w", f.name(), f.file.Size, ErrNoSpace)
+			}
+			return fmt.Errorf("cache: allocate %s: %w", f.name(), err)
+		}
+	}
+	return nil
+}
+
+// linkFile hardlinks from into to, keeping an existing link to the same file.
+func linkFile(from, to string) error {
+	if a, err := os.Stat(to); err == nil {
+		if b, err := os.Stat(from); err == nil && os.SameFile(a, b) {
+			return nil
+		}
+		if err := os.Remove(to); err != nil {
+			return err
+		}
+	}
+	return os.Link(from, to)
+}
+
+// preallocate creates path at size bytes, reserving the space up front so
+// that a full disk fails here rather than halfway through the download.
+func preallocate(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err == nil && st.Size() != size {
+		err = f.Truncate(0)
+		if err == nil && size > 0 {
+			err = unix.Fallocate(int(f.Fd()), 0, 0, size)
+			if errors.Is(err, unix.EOPNOTSUPP) {
+				err = f.Truncate(size)
+			}
+		}
+	}
+	return errors.Join(err, f.Close())
+}
+
+// writeFileAtomic writes data to path through a temp file, fsync and rename.
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	err = errors.Join(err, f.Sync(), f.Close())
+	if err != nil {
+		return fmt.Errorf("cache: write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("cache: rename into %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes a rename or create in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}

@@ -1,0 +1,198 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hydra-csi/hydra/pkg/checksum"
+)
+
+// partDone is a fetched part and the CRC of its bytes.
+type partDone struct {
+	key partKey
+	crc uint64
+	n   int64
+}
+
+// fetchParts fetches every part not in done, with at most Requests range
+// requests in flight across all downloads of the cache. Finished parts go
+// to a committer that syncs the data and then journals them; done is
+// updated with every part that was journaled.
+func (c *Cache) fetchParts(ctx context.Context, tmp string, files []plannedFile, done map[partKey]uint64, j *journal, prog *progress) error {
+	// The parts to fetch are listed before the committer starts, since it
+	// writes to done.
+	type todo struct {
+		f plannedFile
+		p int
+	}
+	var parts []todo
+	for _, f := range files {
+		for p := range f.parts {
+			if _, ok := done[partKey{f.idx, p}]; !ok && f.linkFrom == "" {
+				parts = append(parts, todo{f, p})
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan partDone, 64)
+	commitErr := make(chan error, 1)
+	go func() { commitErr <- c.committer(tmp, results, done, j) }()
+
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if first == nil {
+			first = err
+			cancel()
+		}
+		mu.Unlock()
+	}
+	for _, t := range parts {
+		if !c.acquire(ctx) {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.release()
+			res, err := c.fetchPart(ctx, t.f, t.p, prog)
+			if err != nil {
+				fail(err)
+				return
+			}
+			results <- res
+		}()
+	}
+	wg.Wait()
+	close(results)
+	if err := <-commitErr; err != nil && first == nil {
+		first = err
+	}
+	if first == nil && ctx.Err() != nil {
+		first = ctx.Err()
+	}
+	return first
+}
+
+func (c *Cache) acquire(ctx context.Context) bool {
+	select {
+	case c.requests <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (c *Cache) release() { <-c.requests }
+
+// fetchPart streams one part into its place in the file, hashing it.
+func (c *Cache) fetchPart(ctx context.Context, f plannedFile, p int, prog *progress) (partDone, error) {
+	off := int64(p) * c.partSize
+	n := partLen(f.file.Size, c.partSize, p)
+	h, err := checksum.New(f.alg)
+	if err != nil {
+		return partDone{}, err
+	}
+	out, err := os.OpenFile(f.path, os.O_WRONLY, 0)
+	if err != nil {
+		return partDone{}, fmt.Errorf("open %s: %w", f.name(), err)
+	}
+	w := &partWriter{f: out, off: off, h: h, prog: prog, m: c.metrics}
+	err = c.reader.ReadRange(ctx, f.src, f.file, off, n, w)
+	err = errors.Join(err, out.Close())
+	if err != nil {
+		return partDone{}, fmt.Errorf("%s bytes %d-%d: %w", f.name(), off, off+n-1, err)
+	}
+	if w.n != n {
+		return partDone{}, fmt.Errorf("%s bytes %d-%d: got %d bytes: %w", f.name(), off, off+n-1, w.n, ErrVerify)
+	}
+	crc, err := checksum.Sum64(h)
+	if err != nil {
+		return partDone{}, err
+	}
+	return partDone{key: partKey{f.idx, p}, crc: crc, n: n}, nil
+}
+
+// partWriter writes a part's bytes at their offset and hashes them.
+type partWriter struct {
+	f    *os.File
+	off  int64
+	n    int64
+	h    hash.Hash
+	prog *progress
+	m    *metrics
+}
+
+func (w *partWriter) Write(p []byte) (int, error) {
+	n, err := w.f.WriteAt(p, w.off+w.n)
+	w.h.Write(p[:n])
+	w.n += int64(n)
+	w.prog.done.Add(int64(n))
+	w.m.bytes.Add(float64(n))
+	return n, err
+}
+
+
+// committer makes finished parts durable before journaling them: every
+// CommitInterval (or 64 parts) it syncs the filesystem under tmp once —
+// cheaper than one fsync per file — and appends the batch to the journal.
+func (c *Cache) committer(tmp string, results <-chan partDone, done map[partKey]uint64, j *journal) error {
+	ticker := time.NewTicker(c.commit)
+	defer ticker.Stop()
+	var batch []partDone
+	var failed error
+	flush := func() {
+		if len(batch) == 0 || failed != nil {
+			return
+		}
+		if err := syncFS(tmp); err != nil {
+			failed = err
+			return
+		}
+		if err := j.appendParts(batch); err != nil {
+			failed = err
+			return
+		}
+		for _, p := range batch {
+			done[p.key] = p.crc
+		}
+		batch = batch[:0]
+	}
+	for {
+		select {
+		case p, ok := <-results:
+			if !ok {
+				flush()
+				return failed
+			}
+			batch = append(batch, p)
+			if len(batch) >= 64 {
+				flush()
+			}
+		case <-ticker.C:
+			flush()
+		}
+	}
+}
+
+// syncFS flushes every dirty page of the filesystem holding dir.
+func syncFS(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = unix.Syncfs(int(d.Fd()))
+	return errors.Join(err, d.Close())
+}

@@ -1,0 +1,52 @@
+package cache
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/hydra-csi/hydra/pkg/release"
+)
+
+// install moves a verified download into store/.
+//
+// Algorithm (a crash at any step leaves either no release in store/ or the
+// complete one; a repeated install finishes the job):
+//  1. Make every file read-only and sync the filesystem, so the bytes are
+//     durable before the release becomes visible.
+//  2. Write the release record (its manifest) to meta/ atomically.
+//  3. Rename tmp/.../data to store/<channel>/<version> and sync store/<channel>.
+//  4. Remove what is left of tmp/.../ (journal, markers).
+func (c *Cache) install(rel release.Release, tmp string, files []plannedFile) error {
+	for _, f := range files { // (1)
+		if err := os.Chmod(f.path, 0o444); err != nil {
+			return fmt.Errorf("cache: make %s read-only: %w", f.name(), err)
+		}
+	}
+	if err := syncFS(tmp); err != nil {
+		return fmt.Errorf("cache: sync %s: %w", tmp, err)
+	}
+	rec, err := json.Marshal(rel)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(c.layout.MetaFile(rel.Channel, rel.Version), rec); err != nil { // (2)
+		return err
+	}
+	dst := c.layout.StoreDir(rel.Channel, rel.Version)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("cache: create %s: %w", filepath.Dir(dst), err)
+	}
+	if err := os.Rename(filepath.Join(tmp, "data"), dst); err != nil && !c.Stored(rel.Channel, rel.Version) { // (3)
+		return fmt.Errorf("cache: install %s/%s: %w", rel.Channel, rel.Version, err)
+	}
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return fmt.Errorf("cache: sync %s: %w", filepath.Dir(dst), err)
+	}
+	if err := os.RemoveAll(tmp); err != nil && !errors.Is(err, os.ErrNotExist) { // (4)
+		return fmt.Errorf("cache: clean %s: %w", tmp, err)
+	}
+	return nil
+}

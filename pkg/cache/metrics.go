@@ -1,0 +1,50 @@
+package cache
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	bytes     prometheus.Counter
+	linked    prometheus.Counter
+	seconds   prometheus.Histogram
+	downloads *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hydra_cache_downloaded_bytes_total", Help: "Bytes fetched from sources and written to the cache.",
+		}),
+		linked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hydra_cache_linked_bytes_total", Help: "Bytes of unchanged files hardlinked from stored releases instead of downloaded.",
+		}),
+		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hydra_cache_download_duration_seconds", Help: "Time to download, verify and install a release.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 16),
+		}),
+		downloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hydra_cache_downloads_total", Help: "Release downloads by result.",
+		}, []string{"result"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.bytes, m.linked, m.seconds, m.downloads} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) observe(err error, d time.Duration) {
+	if err != nil {
+		m.downloads.WithLabelValues("error").Inc()
+		return
+	}
+	m.downloads.WithLabelValues("ok").Inc()
+	m.seconds.Observe(d.Seconds())
+}
