@@ -144,7 +144,6 @@ func (w *partWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-
 // committer makes finished parts durable before journaling them: every
 // CommitInterval (or 64 parts) it syncs the filesystem under tmp once —
 // cheaper than one fsync per file — and appends the batch to the journal.
