@@ -40,19 +40,35 @@ type S3 struct {
 // files (credentials chain, AWS_REGION, AWS_ENDPOINT_URL_S3, profiles),
 // overridden by opts.
 func NewS3(ctx context.Context, opts Options) (*S3, error) {
+	client, err := newS3Client(ctx, opts.Endpoint, opts.Region)
+	if err != nil {
+		return nil, err
+	}
+	n := opts.Concurrency
+	if n <= 0 {
+		n = defaultS3Concurrency
+	}
+	return &S3{client: client, concurrency: n}, nil
+}
+
+// newS3Client builds a client the way every backend of this package does:
+// the standard AWS environment and config files, overridden by endpoint and
+// region, path-style for custom endpoints. tune runs last, for settings of
+// one use only (the ranged reader's transport and retries).
+func newS3Client(ctx context.Context, endpoint, region string, tune ...func(*s3.Options)) (*s3.Client, error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("source: load AWS configuration: %w", err)
 	}
-	if opts.Region != "" {
-		cfg.Region = opts.Region
+	if region != "" {
+		cfg.Region = region
 	}
 	if cfg.Region == "" {
 		cfg.Region = defaultRegion
 	}
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
-		if opts.Endpoint != "" {
-			o.BaseEndpoint = aws.String(opts.Endpoint)
+	endpointFn := func(o *s3.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
 		}
 		// By now BaseEndpoint holds any custom endpoint, from opts or from
 		// the environment and config files. Such stores (MinIO, Ceph, ...)
@@ -60,12 +76,8 @@ func NewS3(ctx context.Context, opts Options) (*S3, error) {
 		if o.BaseEndpoint != nil {
 			o.UsePathStyle = true
 		}
-	})
-	n := opts.Concurrency
-	if n <= 0 {
-		n = defaultS3Concurrency
 	}
-	return &S3{client: client, concurrency: n}, nil
+	return s3.NewFromConfig(cfg, append([]func(*s3.Options){endpointFn}, tune...)...), nil
 }
 
 // List implements Lister: one ListObjectsV2 walk over the prefix, then a
