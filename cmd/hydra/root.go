@@ -70,6 +70,7 @@ func newRootCmd(stdout, stderr io.Writer, env func(string) string) *cobra.Comman
 		a.releaseCmd(),
 		a.rollbackCmd(), a.pinCmd(), a.unpinCmd(), a.pauseCmd(), a.resumeCmd(),
 		a.statusCmd(),
+		a.pullCmd(),
 	)
 	return root
 }
