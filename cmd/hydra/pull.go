@@ -132,4 +132,3 @@ func (a *app) download(cmd *cobra.Command, c *cache.Cache, rel release.Release) 
 		}
 	}
 }
-
