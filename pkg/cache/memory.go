@@ -1,0 +1,219 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hydra-csi/hydra/pkg/release"
+)
+
+// Memory is the RAM tier (medium "memory"): releases copied from the disk
+// store into a tmpfs the plugin mounts and sizes. Views of memory volumes
+// are built from it, so reads never touch the disk; the disk copy stays, so
+// a reboot (which empties the tmpfs) reloads from local disk, not from S3.
+// It keeps one release per channel in RAM plus the one being rolled to.
+type Memory struct {
+	disk   *Cache
+	layout Layout
+
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+// NewMemory mounts a tmpfs of size bytes at root (unless one is mounted
+// there already: a restarted plugin keeps the RAM copies pods use) and
+// returns the RAM tier over the disk cache.
+func NewMemory(disk *Cache, root string, size int64) (*Memory, error) {
+	if err := mountTmpfs(root, size); err != nil {
+		return nil, err
+	}
+	l := Layout{Root: root}
+	for _, d := range []string{"store", "tmp", "views"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			return nil, fmt.Errorf("cache: memory: create %s: %w", d, err)
+		}
+	}
+	return &Memory{disk: disk, layout: l, locks: map[string]*sync.Mutex{}}, nil
+}
+
+// Layout returns the RAM tier's paths (for views of memory volumes).
+func (m *Memory) Layout() Layout { return m.layout }
+
+// Stored reports whether a release is in RAM.
+func (m *Memory) Stored(channel, version string) bool {
+	fi, err := os.Stat(m.layout.StoreDir(channel, version))
+	return err == nil && fi.IsDir()
+}
+
+// Ensure makes a release present in RAM: on the disk store first (download
+// if needed), then copied into the tmpfs and renamed into its store/.
+func (m *Memory) Ensure(ctx context.Context, rel release.Release) error {
+	if err := m.disk.Ensure(ctx, rel); err != nil {
+		return err
+	}
+	lock := m.lock(rel.Channel, rel.Version)
+	lock.Lock()
+	defer lock.Unlock()
+	if m.Stored(rel.Channel, rel.Version) {
+		return nil
+	}
+	return m.load(ctx, rel)
+}
+
+func (m *Memory) lock(channel, version string) *sync.Mutex {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	key := flightKey(channel, version)
+	if m.locks[key] == nil {
+		m.locks[key] = &sync.Mutex{}
+	}
+	return m.locks[key]
+}
+
+// load copies a stored release into RAM.
+//
+//  1. Check the tmpfs has room for the release (ResourceExhausted otherwise).
+//  2. Copy the tree into tmp/ on the tmpfs, files read-only.
+//  3. Rename it into store/ on the tmpfs: a RAM release is whole or absent.
+func (m *Memory) load(ctx context.Context, rel release.Release) error {
+	src := m.disk.layout.StoreDir(rel.Channel, rel.Version)
+	need := rel.Summarize().Bytes
+	var st unix.Statfs_t
+	if err := unix.Statfs(m.layout.Root, &st); err != nil {
+		return fmt.Errorf("cache: memory: statfs %s: %w", m.layout.Root, err)
+	}
+	if free := int64(st.Bavail) * st.Bsize; need > free { // (1)
+		return fmt.Errorf("cache: memory: release %s/%s needs %d bytes of RAM, %d free in the tmpfs at %s: %w",
+			rel.Channel, rel.Version, need, free, m.layout.Root, ErrNoSpace)
+	}
+	tmp := m.layout.TmpDir(rel.Channel, rel.Version)
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("cache: memory: clear %s: %w", tmp, err)
+	}
+	if err := copyTree(ctx, src, tmp); err != nil { // (2)
+		_ = os.RemoveAll(tmp)
+		if errors.Is(err, unix.ENOSPC) {
+			err = fmt.Errorf("%w: %w", err, ErrNoSpace)
+		}
+		return fmt.Errorf("cache: memory: load %s/%s: %w", rel.Channel, rel.Version, err)
+	}
+	dst := m.layout.StoreDir(rel.Channel, rel.Version)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dst); err != nil { // (3)
+		return fmt.Errorf("cache: memory: install %s/%s: %w", rel.Channel, rel.Version, err)
+	}
+	return nil
+}
+
+// copyTree copies the regular files and directories under src to dst.
+func copyTree(ctx context.Context, src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return fmt.Errorf("%s is not a regular file", p)
+		}
+		return copyFile(p, target)
+	})
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o444)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in) // copy_file_range where the kernel allows it
+	return errors.Join(err, out.Close())
+}
+
+// Retain keeps in RAM only the releases in keep (what memory views use and
+// the release being rolled to); the disk copies stay.
+func (m *Memory) Retain(channel string, keep map[string]bool) ([]string, error) {
+	entries, err := os.ReadDir(m.layout.ChannelStoreDir(channel))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cache: memory: list %s: %w", channel, err)
+	}
+	var removed []string
+	for _, e := range entries {
+		if keep[e.Name()] {
+			continue
+		}
+		trash := filepath.Join(m.layout.Root, "tmp", ".trash-"+channel+"-"+e.Name())
+		if err := os.Rename(m.layout.StoreDir(channel, e.Name()), trash); err != nil {
+			return removed, fmt.Errorf("cache: memory: remove %s/%s: %w", channel, e.Name(), err)
+		}
+		if err := os.RemoveAll(trash); err != nil {
+			return removed, fmt.Errorf("cache: memory: remove %s/%s: %w", channel, e.Name(), err)
+		}
+		removed = append(removed, e.Name())
+	}
+	return removed, nil
+}
+
+// mountTmpfs mounts a tmpfs of size bytes at root unless a tmpfs is
+// mounted there already.
+func mountTmpfs(root string, size int64) error {
+	if size <= 0 {
+		return fmt.Errorf("cache: memory: size %d: must be positive", size)
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return fmt.Errorf("cache: memory: create %s: %w", root, err)
+	}
+	mounted, err := isTmpfsMount(root)
+	if err != nil || mounted {
+		return err
+	}
+	opts := "size=" + strconv.FormatInt(size, 10) + ",mode=0755"
+	if err := unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+		return fmt.Errorf("cache: memory: mount a tmpfs of %d bytes at %s: %w", size, root, err)
+	}
+	return nil
+}
+
+// isTmpfsMount reports whether root is itself the top of a tmpfs mount: a
+// tmpfs filesystem whose device differs from its parent's.
+func isTmpfsMount(root string) (bool, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(root, &st); err != nil {
+		return false, fmt.Errorf("cache: memory: statfs %s: %w", root, err)
+	}
+	if st.Type != unix.TMPFS_MAGIC {
+		return false, nil
+	}
+	var self, parent unix.Stat_t
+	if err := unix.Stat(root, &self); err != nil {
+		return false, err
+	}
+	if err := unix.Stat(filepath.Dir(root), &parent); err != nil {
+		return false, err
+	}
+	return self.Dev != parent.Dev, nil
+}
