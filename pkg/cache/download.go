@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -28,7 +29,7 @@ import (
 //  5. Verify every file against the manifest (size always, checksum when
 //     present).
 //  6. Install: read-only files, the release record, one rename into store/.
-func (c *Cache) download(ctx context.Context, rel release.Release, prog *progress) error {
+func (c *Cache) download(ctx context.Context, rel release.Release, prog *progress) (err error) {
 	tmp := c.layout.TmpDir(rel.Channel, rel.Version)
 	if err := c.prepareTmp(tmp, rel); err != nil { // (1)
 		return err
@@ -37,7 +38,11 @@ func (c *Cache) download(ctx context.Context, rel release.Release, prog *progres
 	if err != nil {
 		return err
 	}
-	defer j.Close()
+	defer func() {
+		if cerr := j.Close(); err == nil {
+			err = cerr
+		}
+	}()
 	files, err := c.plan(rel, filepath.Join(tmp, "data")) // (2)
 	if err != nil {
 		return err
@@ -124,16 +129,24 @@ func (c *Cache) checkSpace(rel release.Release, tmp string, files []plannedFile)
 		}
 		need += f.file.Size
 	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(tmp, &st); err != nil {
-		return fmt.Errorf("cache: statfs %s: %w", tmp, err)
+	free, err := freeBytes(tmp)
+	if err != nil {
+		return err
 	}
-	free := int64(st.Bavail) * st.Bsize
 	if need > free {
 		return fmt.Errorf("cache: release %s/%s needs %d more bytes, %d free under %s: %w",
 			rel.Channel, rel.Version, need, free, c.layout.Root, ErrNoSpace)
 	}
 	return nil
+}
+
+// freeBytes is the space an unprivileged writer may still use under dir.
+func freeBytes(dir string) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, fmt.Errorf("cache: statfs %s: %w", dir, err)
+	}
+	return int64(min(st.Bavail, uint64(math.MaxInt64)/uint64(max(st.Bsize, 1)))) * st.Bsize, nil //nolint:gosec // G115: clamped above
 }
 
 // createFiles makes every file exist at its final size, or links it.
@@ -148,6 +161,7 @@ func (c *Cache) createFiles(files []plannedFile) error {
 			if err := linkFile(f.linkFrom, f.path); err != nil {
 				return fmt.Errorf("cache: link unchanged %s: %w", f.name(), err)
 			}
+			c.metrics.linked.Add(float64(f.file.Size))
 			continue
 		}
 		if err := preallocate(f.path, f.file.Size); err != nil {

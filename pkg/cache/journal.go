@@ -75,14 +75,15 @@ func parseJournal(raw string, done map[partKey]uint64) {
 // appendParts writes part lines and syncs the journal.
 func (j *journal) appendParts(parts []partDone) error {
 	for _, p := range parts {
-		fmt.Fprintf(j.w, "p %d %d %016x\n", p.key.file, p.key.part, p.crc)
+		// bufio.Writer keeps its first write error and Flush returns it.
+		_, _ = fmt.Fprintf(j.w, "p %d %d %016x\n", p.key.file, p.key.part, p.crc)
 	}
 	return j.flush()
 }
 
 // forget records that a file's parts must be downloaded again.
 func (j *journal) forget(file int) error {
-	fmt.Fprintf(j.w, "x %d\n", file)
+	_, _ = fmt.Fprintf(j.w, "x %d\n", file)
 	return j.flush()
 }
 

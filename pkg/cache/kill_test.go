@@ -206,7 +206,7 @@ func checkNoPartial(t *testing.T, l cache.Layout, rel release.Release, want map[
 		return
 	}
 	n := 0
-	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			n++
 		}

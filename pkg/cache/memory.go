@@ -87,11 +87,11 @@ func (m *Memory) lock(channel, version string) *sync.Mutex {
 func (m *Memory) load(ctx context.Context, rel release.Release) error {
 	src := m.disk.layout.StoreDir(rel.Channel, rel.Version)
 	need := rel.Summarize().Bytes
-	var st unix.Statfs_t
-	if err := unix.Statfs(m.layout.Root, &st); err != nil {
-		return fmt.Errorf("cache: memory: statfs %s: %w", m.layout.Root, err)
+	free, err := freeBytes(m.layout.Root)
+	if err != nil {
+		return err
 	}
-	if free := int64(st.Bavail) * st.Bsize; need > free { // (1)
+	if need > free { // (1)
 		return fmt.Errorf("cache: memory: release %s/%s needs %d bytes of RAM, %d free in the tmpfs at %s: %w",
 			rel.Channel, rel.Version, need, free, m.layout.Root, ErrNoSpace)
 	}
@@ -142,13 +142,12 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
 	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o444)
 	if err != nil {
-		return err
+		return errors.Join(err, in.Close())
 	}
 	_, err = io.Copy(out, in) // copy_file_range where the kernel allows it
-	return errors.Join(err, out.Close())
+	return errors.Join(err, out.Close(), in.Close())
 }
 
 // Retain keeps in RAM only the releases in keep (what memory views use and

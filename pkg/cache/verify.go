@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -80,8 +81,8 @@ func (c *Cache) digest(f plannedFile, done map[partKey]uint64) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify %s: %w", f.name(), err)
 	}
-	defer in.Close()
-	if _, err := io.Copy(h, in); err != nil {
+	_, err = io.Copy(h, in)
+	if err = errors.Join(err, in.Close()); err != nil {
 		return nil, fmt.Errorf("verify %s: %w", f.name(), err)
 	}
 	return h.Sum(nil), nil
