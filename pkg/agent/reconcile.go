@@ -1,0 +1,192 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hydra-csi/hydra/pkg/cache"
+	"github.com/hydra-csi/hydra/pkg/release"
+)
+
+// reconcileLoop acts on the desired state whenever it changes, a view is
+// added, or a download ends, and at least every IdleReport.
+func (a *Agent) reconcileLoop(ctx context.Context) {
+	sem := make(chan struct{}, a.opts.Downloads)
+	var inflight sync.Map // "channel/version" → struct{}
+	ticker := time.NewTicker(a.opts.IdleReport)
+	defer ticker.Stop()
+	for {
+		if err := a.reconcile(ctx, sem, &inflight); err != nil && ctx.Err() == nil {
+			a.log().Error(err, "reconcile")
+		}
+		select {
+		case <-a.wake:
+		case <-ticker.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// reconcile is one pass:
+//  1. every channel some view on the node uses gets its head (and the
+//     views' pins) downloaded in the background;
+//  2. flips the manager asks for are applied to views whose target is here;
+//  3. releases beyond nodeKeep that no view uses are removed.
+func (a *Agent) reconcile(ctx context.Context, sem chan struct{}, inflight *sync.Map) error {
+	views, err := a.opts.Views.List()
+	if err != nil {
+		return err
+	}
+	d, ok := a.Desired()
+	wanted := wantedReleases(views, d)
+	for _, w := range wanted { // (1)
+		if !a.opts.Cache.Stored(w.channel, w.version) {
+			a.startDownload(ctx, w, sem, inflight)
+		}
+	}
+	if !ok {
+		return nil // nothing from the manager yet: keep what is there
+	}
+	a.applyFlips(views, d)      // (2)
+	return a.collect(d, wanted) // (3)
+}
+
+type want struct{ channel, version string }
+
+// wantedReleases lists what the node must hold: for every channel a view
+// uses, its head; and every view's pin.
+func wantedReleases(views []cache.ViewInfo, d release.Desired) []want {
+	used := map[string]bool{}
+	seen := map[want]bool{}
+	var out []want
+	add := func(w want) {
+		if w.version != "" && !seen[w] {
+			seen[w] = true
+			out = append(out, w)
+		}
+	}
+	for _, v := range views {
+		used[v.Channel] = true
+		add(want{v.Channel, v.Pinned})
+	}
+	for _, ch := range d.Channels {
+		if used[ch.Name] {
+			add(want{ch.Name, ch.Head})
+		}
+	}
+	for _, dv := range d.Views {
+		if used[dv.Channel] {
+			add(want{dv.Channel, dv.Release})
+		}
+	}
+	return out
+}
+
+// startDownload fetches a release's manifest and downloads it, once.
+func (a *Agent) startDownload(ctx context.Context, w want, sem chan struct{}, inflight *sync.Map) {
+	key := w.channel + "/" + w.version
+	if _, busy := inflight.LoadOrStore(key, struct{}{}); busy {
+		return
+	}
+	go func() {
+		defer inflight.Delete(key)
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		defer func() { <-sem }()
+		err := a.Ensure(ctx, w.channel, w.version)
+		a.recordResult(w, err)
+		a.Poke()
+	}()
+}
+
+// Ensure makes a release present on the node: its manifest from the
+// manager, its bytes through the cache (one download however many callers).
+func (a *Agent) Ensure(ctx context.Context, channel, version string) error {
+	rel, err := a.opts.Client.GetManifest(ctx, channel, version)
+	if err != nil {
+		return fmt.Errorf("agent: manifest of %s/%s: %w", channel, version, err)
+	}
+	return a.opts.Cache.Ensure(ctx, rel)
+}
+
+func (a *Agent) recordResult(w want, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	key := w.channel + "/" + w.version
+	if err == nil {
+		delete(a.failed, key)
+		return
+	}
+	a.metrics.errors.WithLabelValues("download").Inc()
+	a.failed[key] = release.Progress{Channel: w.channel, Version: w.version, State: release.StateFailed,
+		Error: err.Error(), UpdatedAt: time.Now().UTC()}
+}
+
+// applyFlips points views at the releases the manager asks for, once the
+// release is stored; pinned views are never flipped.
+func (a *Agent) applyFlips(views []cache.ViewInfo, d release.Desired) {
+	byKey := map[string]cache.ViewInfo{}
+	for _, v := range views {
+		byKey[v.VolumeID+"/"+v.PodUID] = v
+	}
+	for _, dv := range d.Views {
+		v, ok := byKey[dv.VolumeID+"/"+dv.PodUID]
+		if !ok || v.Pinned != "" || v.Current == dv.Release || !a.opts.Cache.Stored(v.Channel, dv.Release) {
+			continue
+		}
+		if _, err := a.flip(v, dv.Release); err != nil {
+			a.log().Error(err, "flip", "volumeID", v.VolumeID, "pod", v.PodUID, "release", dv.Release)
+			continue
+		}
+		a.metrics.flips.Inc()
+	}
+}
+
+// flip holds the release while its tree is linked into the view, so
+// retention cannot remove it halfway.
+func (a *Agent) flip(v cache.ViewInfo, version string) (cache.ViewInfo, error) {
+	done, err := a.opts.Cache.Hold(v.Channel, version)
+	if err != nil {
+		return cache.ViewInfo{}, err
+	}
+	defer done()
+	info, err := a.opts.Views.Flip(v.VolumeID, v.PodUID, version)
+	if err == nil {
+		err = a.opts.Views.Prune(v.VolumeID, v.PodUID)
+	}
+	return info, err
+}
+
+// collect applies node retention: per channel keep nodeKeep releases plus
+// anything wanted or used by a view.
+func (a *Agent) collect(d release.Desired, wanted []want) error {
+	inUse, err := a.opts.Views.InUse()
+	if err != nil {
+		return err
+	}
+	for _, ch := range d.Channels {
+		protect := map[string]bool{ch.Head: true, ch.Pinned: true}
+		for v := range inUse[ch.Name] {
+			protect[v] = true
+		}
+		for _, w := range wanted {
+			if w.channel == ch.Name {
+				protect[w.version] = true
+			}
+		}
+		removed, err := a.opts.Cache.Retain(ch.Name, max(ch.NodeKeep, 1), protect)
+		for _, v := range removed {
+			a.log().V(2).Info("removed release from node", "channel", ch.Name, "release", v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

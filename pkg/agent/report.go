@@ -1,0 +1,86 @@
+package agent
+
+import (
+	"context"
+	"reflect"
+	"sort"
+	"time"
+
+	"github.com/hydra-csi/hydra/pkg/release"
+)
+
+// reportLoop sends the node's status: often while something changes,
+// rarely when idle (so the manager knows the node is alive).
+func (a *Agent) reportLoop(ctx context.Context) {
+	var last release.NodeStatus
+	var lastSent time.Time
+	ticker := time.NewTicker(a.opts.ReportInterval)
+	defer ticker.Stop()
+	for {
+		st, err := a.Status()
+		if err == nil {
+			changed := !reflect.DeepEqual(st.Releases, last.Releases) || !reflect.DeepEqual(st.Views, last.Views)
+			if changed || time.Since(lastSent) >= a.opts.IdleReport {
+				if err := a.opts.Client.ReportStatus(ctx, st); err != nil {
+					if ctx.Err() == nil {
+						a.metrics.errors.WithLabelValues("report").Inc()
+						a.log().V(2).Info("report failed; will retry", "err", err.Error())
+					}
+				} else {
+					last, lastSent = st, time.Now()
+				}
+			}
+		}
+		select {
+		case <-ticker.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Status is what the node reports: downloads in flight and failed, stored
+// releases (ready), and its views.
+func (a *Agent) Status() (release.NodeStatus, error) {
+	st := release.NodeStatus{Node: a.opts.Node, ReportedAt: time.Now().UTC(), Releases: []release.Progress{}, Views: []release.View{}}
+	views, err := a.opts.Views.List()
+	if err != nil {
+		return st, err
+	}
+	seen := map[string]bool{}
+	for _, p := range a.opts.Cache.Progress() {
+		st.Releases = append(st.Releases, p)
+		seen[p.Channel+"/"+p.Version] = true
+	}
+	a.mu.Lock()
+	for key, p := range a.failed {
+		if !seen[key] {
+			st.Releases = append(st.Releases, p)
+			seen[key] = true
+		}
+	}
+	a.mu.Unlock()
+	stored, err := a.opts.Cache.StoredReleases()
+	if err != nil {
+		return st, err
+	}
+	for _, p := range stored {
+		if !seen[p.Channel+"/"+p.Version] {
+			st.Releases = append(st.Releases, p)
+		}
+	}
+	for _, v := range views {
+		st.Views = append(st.Views, release.View{
+			VolumeID: v.VolumeID, PodUID: v.PodUID, PodName: v.PodName, PodNamespace: v.PodNamespace,
+			Channel: v.Channel, Current: v.Current, Pinned: v.Pinned, Medium: v.Medium,
+		})
+	}
+	sort.Slice(st.Releases, func(i, j int) bool {
+		return st.Releases[i].Channel+"/"+st.Releases[i].Version < st.Releases[j].Channel+"/"+st.Releases[j].Version
+	})
+	a.metrics.releases.Reset()
+	for _, p := range st.Releases {
+		a.metrics.releases.WithLabelValues(string(p.State)).Inc()
+	}
+	return st, nil
+}
