@@ -1,0 +1,63 @@
+package cache
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// readRecord reads a view's record, or returns ErrNoView.
+func (v *Views) readRecord(volumeID, podUID string) (ViewSpec, error) {
+	path := v.layout.ViewRecord(volumeID, podUID)
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return ViewSpec{}, ErrNoView
+	}
+	if err != nil {
+		return ViewSpec{}, err
+	}
+	var rec ViewSpec
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return ViewSpec{}, fmt.Errorf("record %s: %w", path, err)
+	}
+	if rec.VolumeID != volumeID || rec.PodUID != podUID {
+		return ViewSpec{}, fmt.Errorf("record %s names view %s/%s", path, rec.VolumeID, rec.PodUID)
+	}
+	if err := rec.validateFields(); err != nil {
+		// Not wrapped: a damaged record is our fault, not the caller's
+		// invalid argument.
+		return ViewSpec{}, fmt.Errorf("record %s is damaged: %s", path, err.Error())
+	}
+	return rec, nil
+}
+
+// writeRecord replaces a view's record:
+//  1. write .<pod-uid>.json.tmp (no pod UID starts with '.', so the temp
+//     never collides with another view's files), 2. fsync it, 3. rename it
+//     over <pod-uid>.json, 4. fsync views/<volume>.
+func (v *Views) writeRecord(spec ViewSpec) error {
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	path, tmp := v.layout.ViewRecord(spec.VolumeID, spec.PodUID), recordTmp(v.layout, spec.VolumeID, spec.PodUID)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600) // (1)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(raw)
+	if err = errors.Join(err, f.Sync(), f.Close()); err != nil { // (2)
+		return errors.Join(err, os.Remove(tmp))
+	}
+	if err := os.Rename(tmp, path); err != nil { // (3)
+		return errors.Join(err, os.Remove(tmp))
+	}
+	return syncDir(filepath.Dir(path)) // (4)
+}
+
+func recordTmp(l Layout, volumeID, podUID string) string {
+	return filepath.Join(l.ViewsDir(), volumeID, "."+podUID+recordSuffix+".tmp")
+}
