@@ -28,6 +28,10 @@ type Options struct {
 	// Cache and Views are the node's release store and pod views.
 	Cache *cache.Cache
 	Views *cache.Views
+	// Memory and MemoryViews, when set, are the RAM tier and the views of
+	// memory-medium volumes built from it.
+	Memory      *cache.Memory
+	MemoryViews *cache.Views
 	// Downloads bounds how many releases download at once (default 2);
 	// each download shares the cache's global request budget.
 	Downloads int

@@ -34,24 +34,53 @@ func (a *Agent) reconcileLoop(ctx context.Context) {
 //  1. every channel some view on the node uses gets its head (and the
 //     views' pins) downloaded in the background;
 //  2. flips the manager asks for are applied to views whose target is here;
-//  3. releases beyond nodeKeep that no view uses are removed.
+//  3. releases beyond nodeKeep that no view uses are removed; the RAM tier
+//     keeps only what memory views use and are moving to.
 func (a *Agent) reconcile(ctx context.Context, sem chan struct{}, inflight *sync.Map) error {
 	views, err := a.opts.Views.List()
 	if err != nil {
 		return err
 	}
+	memViews, err := a.memoryViews()
+	if err != nil {
+		return err
+	}
 	d, ok := a.Desired()
-	wanted := wantedReleases(views, d)
+	wanted := wantedReleases(append(views, memViews...), d)
+	memWanted := wantedReleases(memViews, d)
 	for _, w := range wanted { // (1)
-		if !a.opts.Cache.Stored(w.channel, w.version) {
-			a.startDownload(ctx, w, sem, inflight)
+		inRAM := contains(memWanted, w)
+		if !a.opts.Cache.Stored(w.channel, w.version) || (inRAM && !a.opts.Memory.Stored(w.channel, w.version)) {
+			a.startDownload(ctx, w, inRAM, sem, inflight)
 		}
 	}
 	if !ok {
 		return nil // nothing from the manager yet: keep what is there
 	}
-	a.applyFlips(views, d)      // (2)
-	return a.collect(d, wanted) // (3)
+	a.applyFlips(a.opts.Views, a.opts.Cache.Stored, views, d) // (2)
+	if a.opts.Memory != nil {
+		a.applyFlips(a.opts.MemoryViews, a.opts.Memory.Stored, memViews, d)
+	}
+	if err := a.collect(d, wanted); err != nil { // (3)
+		return err
+	}
+	return a.collectMemory(memViews, memWanted)
+}
+
+func (a *Agent) memoryViews() ([]cache.ViewInfo, error) {
+	if a.opts.Memory == nil || a.opts.MemoryViews == nil {
+		return nil, nil
+	}
+	return a.opts.MemoryViews.List()
+}
+
+func contains(ws []want, w want) bool {
+	for _, x := range ws {
+		if x == w {
+			return true
+		}
+	}
+	return false
 }
 
 type want struct{ channel, version string }
@@ -86,7 +115,7 @@ func wantedReleases(views []cache.ViewInfo, d release.Desired) []want {
 }
 
 // startDownload fetches a release's manifest and downloads it, once.
-func (a *Agent) startDownload(ctx context.Context, w want, sem chan struct{}, inflight *sync.Map) {
+func (a *Agent) startDownload(ctx context.Context, w want, memory bool, sem chan struct{}, inflight *sync.Map) {
 	key := w.channel + "/" + w.version
 	if _, busy := inflight.LoadOrStore(key, struct{}{}); busy {
 		return
@@ -100,6 +129,9 @@ func (a *Agent) startDownload(ctx context.Context, w want, sem chan struct{}, in
 		}
 		defer func() { <-sem }()
 		err := a.Ensure(ctx, w.channel, w.version)
+		if err == nil && memory {
+			err = a.EnsureMemory(ctx, w.channel, w.version)
+		}
 		a.recordResult(w, err)
 		a.Poke()
 	}()
@@ -113,6 +145,18 @@ func (a *Agent) Ensure(ctx context.Context, channel, version string) error {
 		return fmt.Errorf("agent: manifest of %s/%s: %w", channel, version, err)
 	}
 	return a.opts.Cache.Ensure(ctx, rel)
+}
+
+// EnsureMemory makes a release present in the RAM tier (and on disk).
+func (a *Agent) EnsureMemory(ctx context.Context, channel, version string) error {
+	if a.opts.Memory == nil {
+		return fmt.Errorf("agent: no memory tier configured for %s/%s", channel, version)
+	}
+	rel, err := a.opts.Client.GetManifest(ctx, channel, version)
+	if err != nil {
+		return fmt.Errorf("agent: manifest of %s/%s: %w", channel, version, err)
+	}
+	return a.opts.Memory.Ensure(ctx, rel)
 }
 
 func (a *Agent) recordResult(w want, err error) {
@@ -129,18 +173,18 @@ func (a *Agent) recordResult(w want, err error) {
 }
 
 // applyFlips points views at the releases the manager asks for, once the
-// release is stored; pinned views are never flipped.
-func (a *Agent) applyFlips(views []cache.ViewInfo, d release.Desired) {
+// release is stored in the views' tier; pinned views are never flipped.
+func (a *Agent) applyFlips(tier *cache.Views, stored func(channel, version string) bool, views []cache.ViewInfo, d release.Desired) {
 	byKey := map[string]cache.ViewInfo{}
 	for _, v := range views {
 		byKey[v.VolumeID+"/"+v.PodUID] = v
 	}
 	for _, dv := range d.Views {
 		v, ok := byKey[dv.VolumeID+"/"+dv.PodUID]
-		if !ok || v.Pinned != "" || v.Current == dv.Release || !a.opts.Cache.Stored(v.Channel, dv.Release) {
+		if !ok || v.Pinned != "" || v.Current == dv.Release || !stored(v.Channel, dv.Release) {
 			continue
 		}
-		if _, err := a.flip(v, dv.Release); err != nil {
+		if _, err := a.flip(tier, v, dv.Release); err != nil {
 			a.log().Error(err, "flip", "volumeID", v.VolumeID, "pod", v.PodUID, "release", dv.Release)
 			continue
 		}
@@ -150,17 +194,44 @@ func (a *Agent) applyFlips(views []cache.ViewInfo, d release.Desired) {
 
 // flip holds the release while its tree is linked into the view, so
 // retention cannot remove it halfway.
-func (a *Agent) flip(v cache.ViewInfo, version string) (cache.ViewInfo, error) {
+func (a *Agent) flip(tier *cache.Views, v cache.ViewInfo, version string) (cache.ViewInfo, error) {
 	done, err := a.opts.Cache.Hold(v.Channel, version)
 	if err != nil {
 		return cache.ViewInfo{}, err
 	}
 	defer done()
-	info, err := a.opts.Views.Flip(v.VolumeID, v.PodUID, version)
+	info, err := tier.Flip(v.VolumeID, v.PodUID, version)
 	if err == nil {
-		err = a.opts.Views.Prune(v.VolumeID, v.PodUID)
+		err = tier.Prune(v.VolumeID, v.PodUID)
 	}
 	return info, err
+}
+
+// collectMemory keeps in RAM, per channel, only what memory views use and
+// what they are wanted to move to (the head being rolled to).
+func (a *Agent) collectMemory(views []cache.ViewInfo, wanted []want) error {
+	if a.opts.Memory == nil {
+		return nil
+	}
+	keep := map[string]map[string]bool{}
+	mark := func(ch, v string) {
+		if keep[ch] == nil {
+			keep[ch] = map[string]bool{}
+		}
+		keep[ch][v] = true
+	}
+	for _, v := range views {
+		mark(v.Channel, v.Current)
+	}
+	for _, w := range wanted {
+		mark(w.channel, w.version)
+	}
+	for ch, versions := range keep {
+		if _, err := a.opts.Memory.Retain(ch, versions); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // collect applies node retention: per channel keep nodeKeep releases plus

@@ -47,6 +47,11 @@ func (a *Agent) Status() (release.NodeStatus, error) {
 	if err != nil {
 		return st, err
 	}
+	memViews, err := a.memoryViews()
+	if err != nil {
+		return st, err
+	}
+	views = append(views, memViews...)
 	seen := map[string]bool{}
 	for _, p := range a.opts.Cache.Progress() {
 		st.Releases = append(st.Releases, p)
