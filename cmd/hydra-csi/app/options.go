@@ -1,0 +1,160 @@
+// Package app is hydra-csi's command: flags, wiring and lifecycle. It is a
+// package of its own so that tests (tests/sanity) run the real plugin
+// in-process, exactly as the binary does.
+package app
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/hydra-csi/hydra/pkg/driver"
+	"github.com/hydra-csi/hydra/pkg/release"
+)
+
+// Modes of --mode.
+const (
+	ModeController = "controller"
+	ModeNode       = "node"
+	ModeAll        = "all"
+)
+
+// Options are hydra-csi's flags (DESIGN §9).
+type Options struct {
+	Mode       string
+	Endpoint   string
+	NodeID     string
+	CacheRoot  string
+	MemoryRoot string
+	MemorySize string
+	Manager    string
+	TokenFile  string
+	DriverName string
+	// ShutdownTimeout bounds how long running RPCs may finish on SIGTERM.
+	ShutdownTimeout time.Duration
+
+	memoryBytes int64
+}
+
+// DefaultOptions are the documented defaults; the node name and manager
+// come from the environment (the downward API's NODE_NAME, HYDRA_MANAGER).
+func DefaultOptions() Options {
+	return Options{
+		Mode:            ModeNode,
+		Endpoint:        "unix:///csi/csi.sock",
+		NodeID:          os.Getenv("NODE_NAME"),
+		CacheRoot:       "/var/lib/hydra",
+		Manager:         os.Getenv("HYDRA_MANAGER"),
+		DriverName:      driver.DefaultName,
+		ShutdownTimeout: 30 * time.Second,
+	}
+}
+
+// AddFlags registers the options on fs.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Mode, "mode", o.Mode, "services to serve: controller, node (with the node agent) or all")
+	fs.StringVar(&o.Endpoint, "endpoint", o.Endpoint, "CSI endpoint, unix:///PATH (its directory is made 0700)")
+	fs.StringVar(&o.NodeID, "node-id", o.NodeID, "this node's name (default $NODE_NAME)")
+	fs.StringVar(&o.CacheRoot, "cache-root", o.CacheRoot, "the node's release store, views and records (DESIGN §4)")
+	fs.StringVar(&o.MemoryRoot, "memory-root", o.MemoryRoot, "where to mount the tmpfs of medium=memory volumes; none when empty")
+	fs.StringVar(&o.MemorySize, "memory-size", o.MemorySize, "size of that tmpfs, e.g. 4Gi or 512Mi")
+	fs.StringVar(&o.Manager, "manager", o.Manager, "manager URL (default $HYDRA_MANAGER)")
+	fs.StringVar(&o.TokenFile, "token-file", o.TokenFile, "file holding the bearer token for the manager (default $HYDRA_TOKEN)")
+	fs.StringVar(&o.DriverName, "driver-name", o.DriverName, "CSI driver name")
+	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "how long running RPCs may finish on SIGTERM")
+}
+
+// node and controller report what the mode serves.
+func (o *Options) node() bool       { return o.Mode == ModeNode || o.Mode == ModeAll }
+func (o *Options) controller() bool { return o.Mode == ModeController || o.Mode == ModeAll }
+
+// Validate checks the options before anything starts.
+func (o *Options) Validate() error {
+	switch o.Mode {
+	case ModeController, ModeNode, ModeAll:
+	default:
+		return fmt.Errorf("--mode %q: want controller, node or all", o.Mode)
+	}
+	if o.Endpoint == "" {
+		return errors.New("--endpoint: must not be empty")
+	}
+	if o.Manager == "" {
+		return errors.New("--manager: required (or set HYDRA_MANAGER)")
+	}
+	if o.DriverName == "" || len(o.DriverName) > 63 {
+		return fmt.Errorf("--driver-name %q: must be 1 to 63 characters", o.DriverName)
+	}
+	if o.ShutdownTimeout <= 0 {
+		return errors.New("--shutdown-timeout: must be positive")
+	}
+	if !o.node() {
+		return nil
+	}
+	return o.validateNode()
+}
+
+func (o *Options) validateNode() error {
+	if o.NodeID == "" {
+		return errors.New("--node-id: required in node mode (or set NODE_NAME)")
+	}
+	if err := release.ValidateNodeName(o.NodeID); err != nil {
+		return fmt.Errorf("--node-id: %w", err)
+	}
+	if !filepath.IsAbs(o.CacheRoot) {
+		return fmt.Errorf("--cache-root %q: must be an absolute path", o.CacheRoot)
+	}
+	switch {
+	case o.MemoryRoot == "" && o.MemorySize != "":
+		return errors.New("--memory-size needs --memory-root")
+	case o.MemoryRoot == "":
+		return nil
+	case !filepath.IsAbs(o.MemoryRoot):
+		return fmt.Errorf("--memory-root %q: must be an absolute path", o.MemoryRoot)
+	}
+	n, err := parseSize(o.MemorySize)
+	if err != nil {
+		return fmt.Errorf("--memory-size %q: %w", o.MemorySize, err)
+	}
+	o.memoryBytes = n
+	return nil
+}
+
+// parseSize reads a byte count with an optional binary (Ki, Mi, Gi, Ti)
+// or decimal (K, M, G, T) suffix.
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40},
+		{"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}}
+	mult := int64(1)
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = rest, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, errors.New("want a positive size such as 4Gi, 512Mi or 1000000")
+	}
+	return n * mult, nil
+}
+
+// token reads the bearer token: --token-file, else $HYDRA_TOKEN.
+func (o *Options) token() (string, error) {
+	if o.TokenFile == "" {
+		return os.Getenv("HYDRA_TOKEN"), nil
+	}
+	raw, err := os.ReadFile(o.TokenFile)
+	if err != nil {
+		return "", fmt.Errorf("--token-file: %w", err)
+	}
+	return strings.TrimSpace(string(raw)), nil
+}

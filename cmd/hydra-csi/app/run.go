@@ -1,0 +1,126 @@
+package app
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/spf13/pflag"
+	"k8s.io/klog/v2"
+
+	"github.com/hydra-csi/hydra/pkg/agent"
+	"github.com/hydra-csi/hydra/pkg/cache"
+	"github.com/hydra-csi/hydra/pkg/client"
+	"github.com/hydra-csi/hydra/pkg/driver"
+	"github.com/hydra-csi/hydra/pkg/source"
+)
+
+// Run parses args and serves until ctx ends (SIGTERM in main). When ready
+// is not nil it receives the socket's path once the plugin serves.
+func Run(ctx context.Context, args []string, stderr io.Writer, ready chan<- string) error {
+	opts := DefaultOptions()
+	fs := pflag.NewFlagSet("hydra-csi", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	opts.AddFlags(fs)
+	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	fs.AddGoFlagSet(klogFlags)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	return serve(ctx, opts, ready)
+}
+
+// node is what the node mode runs besides the CSI server.
+type node struct {
+	cache       *cache.Cache
+	views       *cache.Views
+	memory      *cache.Memory
+	memoryViews *cache.Views
+	agent       *agent.Agent
+}
+
+// serve wires the plugin and runs it:
+//  1. the manager client (with the token), and in node mode the cache,
+//     the RAM tier and the node agent;
+//  2. the CSI server on the socket;
+//  3. on ctx's end: stop serving (running RPCs may finish), then the agent.
+//     Downloads in flight stop with the process; they resume on restart.
+func serve(ctx context.Context, opts Options, ready chan<- string) error {
+	token, err := opts.token()
+	if err != nil {
+		return err
+	}
+	newClient := func(url string) (*client.Client, error) { return client.New(url, client.WithToken(token)) }
+	cl, err := newClient(opts.Manager) // (1)
+	if err != nil {
+		return err
+	}
+	dopts := driver.Options{Name: opts.DriverName, Controller: opts.controller(), Node: opts.node(),
+		NodeID: opts.NodeID, Client: cl, NewClient: newClient}
+	var n *node
+	if opts.node() {
+		if n, err = startNode(opts, cl); err != nil {
+			return err
+		}
+		dopts.Cache, dopts.Views, dopts.Agent = n.cache, n.views, n.agent
+		if n.memory != nil {
+			dopts.Memory, dopts.MemoryViews = n.memory, n.memoryViews
+		}
+	}
+	d, err := driver.New(dopts)
+	if err != nil {
+		return err
+	}
+	srv, err := driver.Listen(opts.Endpoint, d) // (2)
+	if err != nil {
+		return err
+	}
+	agentCtx, stopAgent := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	if n != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = n.agent.Run(agentCtx) }()
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve() }()
+	klog.InfoS("hydra-csi serving", "endpoint", srv.Addr(), "mode", opts.Mode, "driver", opts.DriverName, "node", opts.NodeID)
+	if ready != nil {
+		ready <- srv.Addr()
+	}
+	select {
+	case <-ctx.Done():
+		err = nil
+	case err = <-serveErr:
+	}
+	klog.InfoS("hydra-csi shutting down")
+	srv.Stop(opts.ShutdownTimeout) // (3)
+	stopAgent()
+	wg.Wait()
+	return err
+}
+
+// startNode opens the node's store, its RAM tier and the agent.
+func startNode(opts Options, cl *client.Client) (*node, error) {
+	c, err := cache.New(cache.Options{Root: opts.CacheRoot, Reader: source.NewReaderMux(source.FetchOptions{})})
+	if err != nil {
+		return nil, err
+	}
+	n := &node{cache: c, views: cache.NewViews(c.Layout())}
+	if opts.MemoryRoot != "" {
+		if n.memory, err = cache.NewMemory(c, opts.MemoryRoot, opts.memoryBytes); err != nil {
+			return nil, err
+		}
+		n.memoryViews = cache.NewViews(n.memory.Layout())
+	}
+	n.agent, err = agent.New(agent.Options{Node: opts.NodeID, Client: cl, Cache: c, Views: n.views})
+	if err != nil {
+		return nil, fmt.Errorf("node agent: %w", err)
+	}
+	return n, nil
+}

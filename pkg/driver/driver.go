@@ -1,0 +1,113 @@
+// Package driver is Hydra's CSI plugin: the identity, controller and node
+// services over the node's release store (package cache), the node agent
+// and the manager's API. It is a thin adapter: validation at the edge, one
+// error mapping (errors.go), one in-flight set per volume ID.
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	mount "k8s.io/mount-utils"
+
+	"github.com/hydra-csi/hydra/pkg/cache"
+	"github.com/hydra-csi/hydra/pkg/client"
+)
+
+// DefaultName is the driver's name (DESIGN §2).
+const DefaultName = "hydra.csi.dev"
+
+// Ensurer makes a release present on the node (the node agent).
+type Ensurer interface {
+	Ensure(ctx context.Context, channel, version string) error
+	// Poke asks for a reconcile now: a view was added or removed.
+	Poke()
+}
+
+// Options configure a Driver. Controller needs Client; Node needs NodeID,
+// Client, Cache and Views.
+type Options struct {
+	// Name is the driver name (--driver-name).
+	Name string
+	// Controller and Node choose the services served (--mode).
+	Controller, Node bool
+	// NodeID is this node's name (--node-id, NODE_NAME).
+	NodeID string
+	// Client talks to the default manager (--manager).
+	Client *client.Client
+	// NewClient returns a client of another manager, for volumes with a
+	// `manager` attribute; nil refuses such volumes.
+	NewClient func(url string) (*client.Client, error)
+	// Cache and Views are the node's disk store and its views.
+	Cache *cache.Cache
+	Views *cache.Views
+	// Memory and MemoryViews are the RAM tier; nil without --memory-root.
+	Memory      *cache.Memory
+	MemoryViews *cache.Views
+	// Agent downloads through the default manager; nil downloads directly.
+	Agent Ensurer
+	// Mounter bind-mounts views; nil uses the system's.
+	Mounter mount.Interface
+}
+
+// Driver implements the CSI services.
+type Driver struct {
+	csi.UnimplementedIdentityServer
+	csi.UnimplementedControllerServer
+	csi.UnimplementedNodeServer
+
+	opts     Options
+	mounter  mount.Interface
+	inflight inFlight
+
+	mu      sync.Mutex
+	clients map[string]*client.Client
+}
+
+// New checks opts and returns a Driver.
+func New(opts Options) (*Driver, error) {
+	if opts.Name == "" {
+		opts.Name = DefaultName
+	}
+	if !opts.Controller && !opts.Node {
+		return nil, errors.New("driver: serve the controller, the node, or both")
+	}
+	if opts.Client == nil {
+		return nil, errors.New("driver: a manager client is required")
+	}
+	if opts.Node && (opts.NodeID == "" || opts.Cache == nil || opts.Views == nil) {
+		return nil, errors.New("driver: the node service needs NodeID, Cache and Views")
+	}
+	if (opts.Memory == nil) != (opts.MemoryViews == nil) {
+		return nil, errors.New("driver: Memory and MemoryViews go together")
+	}
+	if opts.Mounter == nil {
+		opts.Mounter = mount.New("")
+	}
+	return &Driver{opts: opts, mounter: opts.Mounter, clients: map[string]*client.Client{}}, nil
+}
+
+// clientFor returns the client of the manager a volume names, or the
+// default one.
+func (d *Driver) clientFor(managerURL string) (*client.Client, error) {
+	if managerURL == "" {
+		return d.opts.Client, nil
+	}
+	if d.opts.NewClient == nil {
+		return nil, invalid("volume_context."+AttrManager, managerURL, "this plugin only talks to its --manager")
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c, ok := d.clients[managerURL]; ok {
+		return c, nil
+	}
+	c, err := d.opts.NewClient(managerURL)
+	if err != nil {
+		return nil, fmt.Errorf("driver: manager %s: %w", managerURL, err)
+	}
+	d.clients[managerURL] = c
+	return c, nil
+}

@@ -1,0 +1,109 @@
+package driver
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"k8s.io/klog/v2"
+
+	"github.com/hydra-csi/hydra/pkg/client"
+	"github.com/hydra-csi/hydra/pkg/release"
+)
+
+// ensure resolves the release a volume serves and makes it present in the
+// volume's tier; it returns the version.
+func (d *Driver) ensure(ctx context.Context, attrs volumeAttrs) (string, error) {
+	version, err := d.resolve(ctx, attrs)
+	if err != nil {
+		return "", err
+	}
+	if err := d.present(ctx, attrs, version); err != nil {
+		return "", err
+	}
+	return version, nil
+}
+
+// resolve returns the pinned release, or the channel's head. When the
+// manager cannot be reached, the newest release of the channel already on
+// the node serves (the node keeps serving what it has; the agent flips
+// the view to the head once the manager is back).
+func (d *Driver) resolve(ctx context.Context, attrs volumeAttrs) (string, error) {
+	if attrs.Release != "" {
+		return attrs.Release, nil
+	}
+	cl, err := d.clientFor(attrs.Manager)
+	if err != nil {
+		return "", err
+	}
+	detail, err := cl.GetChannel(ctx, attrs.Channel)
+	switch {
+	case client.IsNotFound(err):
+		return "", fmt.Errorf("driver: channel %q: %w: the manager does not know it", attrs.Channel, errNotFound)
+	case err != nil && codeOf(err) == codes.Unavailable:
+		if v := d.newestStored(attrs.Channel); v != "" {
+			klog.InfoS("Manager unreachable; serving the newest release on the node", "channel", attrs.Channel, "release", v, "err", err.Error())
+			return v, nil
+		}
+		return "", fmt.Errorf("driver: channel %q: head: %w", attrs.Channel, err)
+	case err != nil:
+		return "", fmt.Errorf("driver: channel %q: head: %w", attrs.Channel, err)
+	case detail.Channel.Head == "":
+		return "", fmt.Errorf("driver: channel %q: %w: it has no release yet", attrs.Channel, errNotFound)
+	}
+	return detail.Channel.Head, nil
+}
+
+// newestStored is the channel's most recently created release in the
+// disk store, or "".
+func (d *Driver) newestStored(channel string) string {
+	stored, err := d.opts.Cache.StoredReleases()
+	if err != nil {
+		return ""
+	}
+	var best release.Progress
+	for _, p := range stored {
+		if p.Channel == channel && (best.Version == "" || p.UpdatedAt.After(best.UpdatedAt)) {
+			best = p
+		}
+	}
+	return best.Version
+}
+
+// stored reports whether a release is present in the medium's tier.
+func (d *Driver) stored(medium, channel, version string) bool {
+	if version == "" {
+		return false
+	}
+	if medium == MediumMemory {
+		return d.opts.Memory != nil && d.opts.Memory.Stored(channel, version)
+	}
+	return d.opts.Cache.Stored(channel, version)
+}
+
+// present makes a release present in the medium's tier: through the node
+// agent for the default manager (one download however many callers), or
+// with the manifest of the volume's own manager.
+func (d *Driver) present(ctx context.Context, attrs volumeAttrs, version string) error {
+	if d.stored(attrs.Medium, attrs.Channel, version) {
+		return nil
+	}
+	if attrs.Medium == MediumDisk && attrs.Manager == "" && d.opts.Agent != nil {
+		return d.opts.Agent.Ensure(ctx, attrs.Channel, version)
+	}
+	cl, err := d.clientFor(attrs.Manager)
+	if err != nil {
+		return err
+	}
+	rel, err := cl.GetManifest(ctx, attrs.Channel, version)
+	if client.IsNotFound(err) {
+		return fmt.Errorf("driver: release %s/%s: %w: the manager does not know it", attrs.Channel, version, errNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("driver: manifest of %s/%s: %w", attrs.Channel, version, err)
+	}
+	if attrs.Medium == MediumMemory {
+		return d.opts.Memory.Ensure(ctx, rel)
+	}
+	return d.opts.Cache.Ensure(ctx, rel)
+}

@@ -1,0 +1,134 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/kubernetes-csi/csi-lib-utils/protosanitizer"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+	"k8s.io/klog/v2"
+)
+
+// Server serves a Driver over gRPC on a unix socket.
+type Server struct {
+	grpc *grpc.Server
+	ln   net.Listener
+}
+
+// Listen opens the endpoint ("unix:///csi/csi.sock" or a plain path):
+//  1. create the socket's directory 0700 (only root talks to the plugin);
+//  2. remove a stale socket a killed plugin left (never another file);
+//  3. listen, and register the services d serves.
+func Listen(endpoint string, d *Driver) (*Server, error) {
+	path, err := socketPath(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil { // (1)
+		return nil, fmt.Errorf("driver: socket directory: %w", err)
+	}
+	if err := os.Chmod(filepath.Dir(path), 0o700); err != nil { //nolint:gosec // G302: a directory needs x; 0700 is owner-only
+		return nil, fmt.Errorf("driver: socket directory: %w", err)
+	}
+	if err := removeStaleSocket(path); err != nil { // (2)
+		return nil, err
+	}
+	ln, err := net.Listen("unix", path) // (3)
+	if err != nil {
+		return nil, fmt.Errorf("driver: listen on %s: %w", path, err)
+	}
+	srv := grpc.NewServer(grpc.UnaryInterceptor(logRPC))
+	csi.RegisterIdentityServer(srv, d)
+	if d.opts.Controller {
+		csi.RegisterControllerServer(srv, d)
+	}
+	if d.opts.Node {
+		csi.RegisterNodeServer(srv, d)
+	}
+	return &Server{grpc: srv, ln: ln}, nil
+}
+
+// socketPath accepts unix:///abs/path, unix:/abs/path and /abs/path.
+func socketPath(endpoint string) (string, error) {
+	p := endpoint
+	if rest, ok := strings.CutPrefix(endpoint, "unix://"); ok {
+		p = rest
+	} else if rest, ok := strings.CutPrefix(endpoint, "unix:"); ok {
+		p = rest
+	}
+	if !filepath.IsAbs(p) {
+		return "", fmt.Errorf("driver: endpoint %q: want unix:///ABSOLUTE/PATH", endpoint)
+	}
+	return filepath.Clean(p), nil
+}
+
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("driver: socket %s: %w", path, err)
+	case fi.Mode()&fs.ModeSocket == 0:
+		return fmt.Errorf("driver: %s exists and is not a socket; refusing to remove it", path)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("driver: remove stale socket %s: %w", path, err)
+	}
+	return nil
+}
+
+// Addr is the socket's path.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve serves until Stop; it returns nil after a Stop.
+func (s *Server) Serve() error {
+	err := s.grpc.Serve(s.ln)
+	if errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return err
+}
+
+// Stop lets running RPCs finish for up to grace, then cuts them off.
+func (s *Server) Stop(grace time.Duration) {
+	done := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		s.grpc.Stop()
+		<-done
+	}
+}
+
+// logRPC logs each call (V(4): method, duration, code; V(5): the request
+// with its secrets stripped) and maps its error to a gRPC status.
+func logRPC(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	logger := klog.FromContext(ctx).WithValues("method", info.FullMethod)
+	if v := logger.V(5); v.Enabled() {
+		v.Info("RPC request", "request", protosanitizer.StripSecrets(req))
+	}
+	start := time.Now()
+	resp, err := handler(ctx, req)
+	err = toStatus(err)
+	code := status.Code(err)
+	if err != nil {
+		logger.V(2).Info("RPC failed", "code", code.String(), "seconds", time.Since(start).Seconds(), "err", err.Error())
+	} else {
+		logger.V(4).Info("RPC done", "code", code.String(), "seconds", time.Since(start).Seconds())
+	}
+	if v := logger.V(5); v.Enabled() && err == nil {
+		v.Info("RPC response", "response", protosanitizer.StripSecrets(resp))
+	}
+	return resp, err
+}
