@@ -118,7 +118,8 @@ func startNode(opts Options, cl *client.Client) (*node, error) {
 		}
 		n.memoryViews = cache.NewViews(n.memory.Layout())
 	}
-	n.agent, err = agent.New(agent.Options{Node: opts.NodeID, Client: cl, Cache: c, Views: n.views})
+	n.agent, err = agent.New(agent.Options{Node: opts.NodeID, Client: cl, Cache: c, Views: n.views,
+		Memory: n.memory, MemoryViews: n.memoryViews})
 	if err != nil {
 		return nil, fmt.Errorf("node agent: %w", err)
 	}
