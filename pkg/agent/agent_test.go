@@ -187,3 +187,49 @@ func TestAgentWithoutManager(t *testing.T) {
 		t.Fatalf("status while the manager is down: %+v, %v", st, err)
 	}
 }
+
+// TestAgentAppliesPlannedFlips: without a Kubernetes API the manager moves
+// views to a new head one at a time once it is ready on the node; the
+// agent applies each flip and reports it, until every view serves the head.
+func TestAgentAppliesPlannedFlips(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	if _, err := w.client.CreateChannel(ctx, "flip", release.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	w.publish(t, "flip", "v1", []byte("one"))
+	a := w.startAgent(t, w.client)
+	if err := a.Ensure(ctx, "flip", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, pod := range []string{"pod-1", "pod-2", "pod-3"} {
+		v, err := w.views.Create(cache.ViewSpec{VolumeID: "pvc", PodUID: pod, Channel: "flip"}, "v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, v.Path)
+	}
+	a.Poke()
+	w.publish(t, "flip", "v2", []byte("two"))
+	eventually(t, "every view on v2", func() bool {
+		for _, p := range paths {
+			if got, err := os.ReadFile(filepath.Join(p, "current", "d", "file.bin")); err != nil || string(got) != "two" {
+				return false
+			}
+		}
+		return true
+	})
+	eventually(t, "the manager to see every pod on v2", func() bool {
+		st, err := w.client.ChannelStatus(ctx, "flip")
+		if err != nil || len(st.Pods) != 3 {
+			return false
+		}
+		for _, p := range st.Pods {
+			if p.Current != "v2" {
+				return false
+			}
+		}
+		return true
+	})
+}

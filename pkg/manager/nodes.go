@@ -11,71 +11,6 @@ import (
 	"github.com/hydra-csi/hydra/pkg/release"
 )
 
-// snapshot is the channel state that node long-polls are answered from.
-type snapshot struct {
-	index    uint64
-	channels []release.DesiredChannel
-}
-
-// watchLoop keeps the snapshot current: one blocking watch on the store,
-// one channel list per change, then every waiting long-poll is woken.
-func (m *Manager) watchLoop(ctx context.Context) {
-	var index uint64
-	for ctx.Err() == nil {
-		next, err := m.store.WatchChannels(ctx, index)
-		if err != nil {
-			if ctx.Err() == nil {
-				m.logger().Error(err, "watching channels; retrying")
-				m.sleep(ctx, time.Second)
-			}
-			continue
-		}
-		if next == 0 || next < index {
-			// The store's index went backwards (a Consul snapshot restore):
-			// start over rather than wait for it to catch up.
-			m.logger().Info("store index went backwards; reloading", "from", index, "to", next)
-			index = 0
-			continue
-		}
-		if next == index {
-			continue
-		}
-		if err := m.refresh(ctx, next); err != nil {
-			if ctx.Err() == nil {
-				m.logger().Error(err, "loading channels; retrying")
-				m.sleep(ctx, time.Second)
-			}
-			continue
-		}
-		index = next
-	}
-}
-
-// refresh loads the channels at index and wakes the long-polls.
-func (m *Manager) refresh(ctx context.Context, index uint64) error {
-	chans, err := m.store.ListChannels(ctx)
-	if err != nil {
-		return err
-	}
-	desired := make([]release.DesiredChannel, 0, len(chans))
-	for _, ch := range chans {
-		desired = append(desired, release.DesiredChannel{
-			Name: ch.Name, Head: ch.Head, Pinned: ch.Pinned, NodeKeep: ch.Config.NodeKeep, Paused: ch.Paused,
-		})
-	}
-	m.snapMu.Lock()
-	defer m.snapMu.Unlock()
-	if m.stopped {
-		return nil
-	}
-	m.snap = snapshot{index: index, channels: desired}
-	m.ready = true
-	close(m.changed)
-	m.changed = make(chan struct{})
-	m.metrics.snapshotIndex.Set(float64(index))
-	return nil
-}
-
 func (m *Manager) sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-m.clock.After(d):
@@ -127,10 +62,13 @@ func (m *Manager) current() (snapshot, <-chan struct{}, bool, bool) {
 	return m.snap, m.changed, m.ready, m.stopped
 }
 
-// desiredFor builds a node's answer. Per-view flip targets (Views) are set
-// by the rollout controller; until it runs, nodes follow the head.
+// desiredFor builds a node's answer from the snapshot.
 func (m *Manager) desiredFor(node string, snap snapshot) release.Desired {
-	return release.Desired{Node: node, Index: snap.index, Channels: snap.channels, Views: []release.DesiredView{}}
+	views := snap.views[node]
+	if views == nil {
+		views = []release.DesiredView{}
+	}
+	return release.Desired{Node: node, Index: snap.index, Channels: snap.channels, Views: views}
 }
 
 // ReportStatus stores a node's report. The node in the path must match
