@@ -101,8 +101,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 // TestAgentFollowsHead: with a view of a channel on the node, every new
 // head is downloaded in the background while the view keeps serving its
-// release; progress and views reach the manager; node retention keeps
-// nodeKeep releases plus what views use.
+// release (the channel's rollout is paused, so the view is not moved);
+// progress and views reach the manager; node retention keeps nodeKeep
+// releases plus what views use.
 func TestAgentFollowsHead(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
@@ -120,7 +121,9 @@ func TestAgentFollowsHead(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Poke()
-
+	if _, err := w.client.Pause(ctx, "idx", "hold the view on v1"); err != nil {
+		t.Fatal(err)
+	}
 	w.publish(t, "idx", "v2", []byte("two"))
 	eventually(t, "v2 downloaded", func() bool { return w.cache.Stored("idx", "v2") })
 	w.publish(t, "idx", "v3", []byte("three"))

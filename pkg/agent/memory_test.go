@@ -48,6 +48,10 @@ func TestAgentMemoryTier(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Poke()
+	// Paused: the view stays on v1 while new heads arrive.
+	if _, err := w.client.Pause(ctx, "ram", "hold the view on v1"); err != nil {
+		t.Fatal(err)
+	}
 	w.publish(t, "ram", "v2", []byte("two"))
 	eventually(t, "v2 in RAM", func() bool { return mem.Stored("ram", "v2") })
 	w.publish(t, "ram", "v3", []byte("three"))
