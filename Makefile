@@ -23,7 +23,7 @@ help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build hydra, hydra-manager (and later hydra-csi) into ./bin.
+build: ## Build hydra, hydra-manager and hydra-csi into ./bin.
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
@@ -40,8 +40,8 @@ bench: tools ## Run the benchmarks (publish latency, long-poll fan-out) on bbolt
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCH_TIME) -timeout 30m ./pkg/manager/...
 
 .PHONY: demo
-demo: build ## Run the manager on embedded defaults and publish a local dataset.
-	BIN=$(BIN) hack/demo.sh
+demo: build ## Run Hydra end to end on embedded defaults: manager, CSI plugin, real CSI calls and mounts (root).
+	$(BIN)/hydra demo
 
 .PHONY: lint
 lint: ## Run golangci-lint (built by hack/tools.sh golangci-lint) with .golangci.yml.

@@ -71,6 +71,7 @@ func newRootCmd(stdout, stderr io.Writer, env func(string) string) *cobra.Comman
 		a.rollbackCmd(), a.pinCmd(), a.unpinCmd(), a.pauseCmd(), a.resumeCmd(),
 		a.statusCmd(),
 		a.pullCmd(),
+		a.demoCmd(),
 	)
 	return root
 }
