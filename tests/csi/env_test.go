@@ -69,7 +69,7 @@ type world struct {
 	cl    *client.Client
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("these tests bind-mount and mount tmpfs: run them as root (e.g. in the dev container)")
@@ -91,7 +91,7 @@ func newWorld(t *testing.T) *world {
 }
 
 // channel creates a channel on the manager.
-func (w *world) channel(t *testing.T, name string) {
+func (w *world) channel(t testing.TB, name string) {
 	t.Helper()
 	if _, err := w.cl.CreateChannel(context.Background(), name, release.Config{}); err != nil {
 		t.Fatal(err)
@@ -100,7 +100,7 @@ func (w *world) channel(t *testing.T, name string) {
 
 // publish uploads files to s3://data/<channel>/<version>/ and publishes
 // them as the release's one dataset; the head moves to it.
-func (w *world) publish(t *testing.T, channel, version string, files map[string][]byte) {
+func (w *world) publish(t testing.TB, channel, version string, files map[string][]byte) {
 	t.Helper()
 	prefix := channel + "/" + version + "/"
 	for name, body := range files {
@@ -154,7 +154,7 @@ type plugin struct {
 // startPlugin runs hydra-csi on a socket below a fresh temp dir. In
 // t.Cleanup it stops the process and lazily unmounts whatever is still
 // mounted below the dir (targets, tmpfs roots).
-func startPlugin(t *testing.T, w *world, cfg pluginConfig) *plugin {
+func startPlugin(t testing.TB, w *world, cfg pluginConfig) *plugin {
 	t.Helper()
 	dir := t.TempDir()
 	if cfg.mode == "" {
@@ -206,7 +206,7 @@ func pluginEnv(w *world, endpoint string) []string {
 
 // start runs the process; its output goes to p.log (appended across
 // restarts).
-func (p *plugin) start(t *testing.T) {
+func (p *plugin) start(t testing.TB) {
 	t.Helper()
 	logf, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -224,7 +224,7 @@ func (p *plugin) start(t *testing.T) {
 }
 
 // waitServing waits until Probe answers ready.
-func (p *plugin) waitServing(t *testing.T) {
+func (p *plugin) waitServing(t testing.TB) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -247,7 +247,7 @@ func (p *plugin) waitServing(t *testing.T) {
 }
 
 // kill sends SIGKILL and reaps the process: no cleanup of any kind runs.
-func (p *plugin) kill(t *testing.T) {
+func (p *plugin) kill(t testing.TB) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -256,14 +256,14 @@ func (p *plugin) kill(t *testing.T) {
 }
 
 // restart starts the process again on the same flags, root and socket.
-func (p *plugin) restart(t *testing.T) {
+func (p *plugin) restart(t testing.TB) {
 	t.Helper()
 	p.start(t)
 	p.waitServing(t)
 }
 
 // stop ends the process with SIGTERM (SIGKILL after a while), if running.
-func (p *plugin) stop(t *testing.T) {
+func (p *plugin) stop(t testing.TB) {
 	select {
 	case <-p.exited:
 		return
@@ -280,7 +280,7 @@ func (p *plugin) stop(t *testing.T) {
 }
 
 // ctx is a context for one RPC.
-func rpcCtx(t *testing.T) context.Context {
+func rpcCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
@@ -301,7 +301,7 @@ func blockCap() *csi.VolumeCapability {
 }
 
 // createVolume is csi-provisioner's CreateVolume for a class with params.
-func (p *plugin) createVolume(t *testing.T, name string, params map[string]string) *csi.Volume {
+func (p *plugin) createVolume(t testing.TB, name string, params map[string]string) *csi.Volume {
 	t.Helper()
 	resp, err := p.ctrl.CreateVolume(rpcCtx(t), &csi.CreateVolumeRequest{
 		Name: name, Parameters: params, VolumeCapabilities: []*csi.VolumeCapability{mountCap()},
@@ -313,7 +313,7 @@ func (p *plugin) createVolume(t *testing.T, name string, params map[string]strin
 }
 
 // stage is kubelet's NodeStageVolume; the staging dir is made as kubelet does.
-func (p *plugin) stage(t *testing.T, vol *csi.Volume) string {
+func (p *plugin) stage(t testing.TB, vol *csi.Volume) string {
 	t.Helper()
 	staging := filepath.Join(p.dir, "staging", vol.GetVolumeId())
 	if err := os.MkdirAll(staging, 0o750); err != nil {
@@ -357,7 +357,7 @@ func publishReq(vol *csi.Volume, staging string, pd pod) *csi.NodePublishVolumeR
 }
 
 // publish is kubelet's NodePublishVolume for pd.
-func (p *plugin) publish(t *testing.T, vol *csi.Volume, staging string, pd pod) {
+func (p *plugin) publish(t testing.TB, vol *csi.Volume, staging string, pd pod) {
 	t.Helper()
 	if _, err := p.node.NodePublishVolume(rpcCtx(t), publishReq(vol, staging, pd)); err != nil {
 		t.Fatalf("NodePublishVolume %s for %s: %v", vol.GetVolumeId(), pd.name, err)
@@ -365,7 +365,7 @@ func (p *plugin) publish(t *testing.T, vol *csi.Volume, staging string, pd pod) 
 }
 
 // unpublish is kubelet's NodeUnpublishVolume for pd.
-func (p *plugin) unpublish(t *testing.T, volumeID string, pd pod) {
+func (p *plugin) unpublish(t testing.TB, volumeID string, pd pod) {
 	t.Helper()
 	_, err := p.node.NodeUnpublishVolume(rpcCtx(t), &csi.NodeUnpublishVolumeRequest{VolumeId: volumeID, TargetPath: pd.target})
 	if err != nil {
@@ -380,7 +380,7 @@ func viewDir(root, volumeID, podUID string) string {
 
 // mountCount is how many mounts sit on path in this mount namespace (the
 // plugin's: it runs as a child without a namespace of its own).
-func mountCount(t *testing.T, path string) int {
+func mountCount(t testing.TB, path string) int {
 	t.Helper()
 	raw, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
@@ -401,7 +401,7 @@ func unescapeMount(s string) string {
 }
 
 // readOnlyMount reports whether the top mount on path is read-only.
-func readOnlyMount(t *testing.T, path string) bool {
+func readOnlyMount(t testing.TB, path string) bool {
 	t.Helper()
 	var st unix.Statfs_t
 	if err := unix.Statfs(path, &st); err != nil {
@@ -411,7 +411,7 @@ func readOnlyMount(t *testing.T, path string) bool {
 }
 
 // wantFile checks that path holds want.
-func wantFile(t *testing.T, path string, want []byte) {
+func wantFile(t testing.TB, path string, want []byte) {
 	t.Helper()
 	got, err := os.ReadFile(path)
 	if err != nil {
@@ -423,7 +423,7 @@ func wantFile(t *testing.T, path string, want []byte) {
 }
 
 // wantGone checks that path does not exist.
-func wantGone(t *testing.T, path string) {
+func wantGone(t testing.TB, path string) {
 	t.Helper()
 	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("%s: want it gone, Lstat says %v", path, err)
@@ -432,7 +432,7 @@ func wantGone(t *testing.T, path string) {
 
 // wantCode checks err's gRPC code and that its message names every one of
 // the words.
-func wantCode(t *testing.T, err error, code codes.Code, words ...string) {
+func wantCode(t testing.TB, err error, code codes.Code, words ...string) {
 	t.Helper()
 	st, _ := status.FromError(err)
 	if st.Code() != code {
@@ -446,7 +446,7 @@ func wantCode(t *testing.T, err error, code codes.Code, words ...string) {
 }
 
 // waitFor polls cond every 50 ms for up to limit.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {
@@ -459,7 +459,7 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 
 // mountTmpfs mounts a tmpfs of size bytes at dir; unmountUnder of the
 // plugin's dir (or this cleanup) takes it away.
-func mountTmpfs(t *testing.T, dir string, size int64) {
+func mountTmpfs(t testing.TB, dir string, size int64) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
