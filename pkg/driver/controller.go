@@ -70,7 +70,7 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 		return nil, err
 	}
 	if attrs.Channel == "" {
-		if attrs, err = channelFromPVC(req.GetParameters(), attrs); err != nil {
+		if attrs, err = d.channelFromPVC(ctx, req.GetParameters(), attrs); err != nil {
 			return nil, err
 		}
 	}
@@ -92,20 +92,6 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	return &csi.CreateVolumeResponse{Volume: &csi.Volume{
 		VolumeId: id, CapacityBytes: capacity, VolumeContext: attrs.context(),
 	}}, nil
-}
-
-// channelFromPVC is the second source of a channel (DESIGN §3): the PVC
-// annotations hydra.csi.dev/channel and hydra.csi.dev/release, read from
-// the PVC that csi-provisioner names with --extra-create-metadata.
-//
-// TODO(issue 4): read the PVC through client-go. Until then a class
-// without the channel parameter is refused with a message saying so.
-func channelFromPVC(params map[string]string, attrs volumeAttrs) (volumeAttrs, error) {
-	if params[paramPVCName] != "" && params[paramPVCNs] != "" {
-		return attrs, invalid("parameters."+AttrChannel, "", "is required: reading the channel from the annotation %s of PVC %s/%s is not implemented yet; set the StorageClass parameter %q",
-			AnnotationChannel, params[paramPVCNs], params[paramPVCName], AttrChannel)
-	}
-	return attrs, invalid("parameters."+AttrChannel, "", "is required (or run csi-provisioner with --extra-create-metadata and annotate the PVC with %s)", AnnotationChannel)
 }
 
 // releaseSize checks the channel (and the pinned release) with the

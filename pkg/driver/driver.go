@@ -51,6 +51,9 @@ type Options struct {
 	Agent Ensurer
 	// Mounter bind-mounts views; nil uses the system's.
 	Mounter mount.Interface
+	// PVCs reads the PVCs whose annotations name a volume's channel
+	// (controller); nil when there is no Kubernetes API (--kubeconfig).
+	PVCs PVCGetter
 }
 
 // Driver implements the CSI services.

@@ -31,6 +31,9 @@ var (
 	errExists = errors.New("already exists")
 	// errOutOfRange: a capacity the volume cannot honour (OutOfRange).
 	errOutOfRange = errors.New("out of range")
+	// errUnavailable: a peer answered that it is overloaded or cannot
+	// serve for now, e.g. the Kubernetes API (Unavailable).
+	errUnavailable = errors.New("unavailable")
 )
 
 // throttleCodes are S3 error codes of a store that is overloaded or
@@ -82,7 +85,7 @@ func codeOf(err error) codes.Code {
 	if c, ok := managerCode(err); ok {
 		return c
 	}
-	if unavailable(err) {
+	if errors.Is(err, errUnavailable) || unavailable(err) {
 		return codes.Unavailable
 	}
 	return codes.Internal

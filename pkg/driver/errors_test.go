@@ -42,6 +42,7 @@ func TestToStatus(t *testing.T) {
 		{"manager unreachable", wrap(&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}), codes.Unavailable},
 		{"manager 503", wrap(&client.Error{Status: http.StatusServiceUnavailable}), codes.Unavailable},
 		{"manager 429", wrap(&client.Error{Status: http.StatusTooManyRequests}), codes.Unavailable},
+		{"Kubernetes API overloaded", wrap(errUnavailable), codes.Unavailable},
 		{"S3 throttled", wrap(&smithy.GenericAPIError{Code: "SlowDown"}), codes.Unavailable},
 		{"checksum mismatch", wrap(cache.ErrVerify), codes.Internal},
 		{"ETag mismatch", wrap(source.ErrChanged), codes.Internal},

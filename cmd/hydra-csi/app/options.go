@@ -36,6 +36,9 @@ type Options struct {
 	Manager    string
 	TokenFile  string
 	DriverName string
+	// Kubeconfig is the controller's way to the Kubernetes API (PVC
+	// annotations); empty means in-cluster when in a pod, else none.
+	Kubeconfig string
 	// ShutdownTimeout bounds how long running RPCs may finish on SIGTERM.
 	ShutdownTimeout time.Duration
 
@@ -67,6 +70,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Manager, "manager", o.Manager, "manager URL (default $HYDRA_MANAGER)")
 	fs.StringVar(&o.TokenFile, "token-file", o.TokenFile, "file holding the bearer token for the manager (default $HYDRA_TOKEN)")
 	fs.StringVar(&o.DriverName, "driver-name", o.DriverName, "CSI driver name")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig of the API the controller reads PVC annotations from (default: in-cluster when in a pod, else none)")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "how long running RPCs may finish on SIGTERM")
 }
 

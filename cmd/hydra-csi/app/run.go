@@ -46,7 +46,8 @@ type node struct {
 }
 
 // serve wires the plugin and runs it:
-//  1. the manager client (with the token), and in node mode the cache,
+//  1. the manager client (with the token), in controller mode the
+//     Kubernetes client (PVC annotations), and in node mode the cache,
 //     the RAM tier and the node agent;
 //  2. the CSI server on the socket;
 //  3. on ctx's end: stop serving (running RPCs may finish), then the agent.
@@ -63,6 +64,11 @@ func serve(ctx context.Context, opts Options, ready chan<- string) error {
 	}
 	dopts := driver.Options{Name: opts.DriverName, Controller: opts.controller(), Node: opts.node(),
 		NodeID: opts.NodeID, Client: cl, NewClient: newClient}
+	if opts.controller() {
+		if dopts.PVCs, err = opts.pvcGetter(); err != nil {
+			return err
+		}
+	}
 	var n *node
 	if opts.node() {
 		if n, err = startNode(opts, cl); err != nil {
