@@ -28,7 +28,7 @@ build: ## Build hydra, hydra-manager and hydra-csi into ./bin.
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
 .PHONY: tools
-tools: ## Build the real test peers (MinIO, Consul) into $(HYDRA_TOOLS_DIR), once.
+tools: ## Build the real test peers (MinIO, Consul, etcd, kube-apiserver) into $(HYDRA_TOOLS_DIR), once.
 	hack/tools.sh
 
 .PHONY: test

@@ -16,6 +16,11 @@ mkdir -p "$TOOLS_DIR" "$WORK_DIR"
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 CONSUL_VERSION=v1.22.0
 GOLANGCI_LINT_VERSION=v2.15.0
+ETCD_VERSION=v3.6.6
+KUBERNETES_VERSION=v1.36.3
+# Contenders of the download benchmark (make bench), built only when asked.
+RCLONE_VERSION=v1.76.0
+MC_VERSION=v0.0.0-20250313080218-cf909e1063a9 # what github.com/minio/mc@latest resolves to
 
 log() { printf 'tools: %s\n' "$*" >&2; }
 
@@ -89,8 +94,75 @@ tool_golangci-lint() {
 	ln -sfn "golangci-lint-$GOLANGCI_LINT_VERSION" "$TOOLS_DIR/golangci-lint"
 }
 
-# The peers `make test` needs; golangci-lint is built by `make lint` only.
-ALL=(minio consul)
+# goinstall NAME VERSION PACKAGE: go install PACKAGE@VERSION into the cache
+# under a versioned name, then point the stable link at it.
+goinstall() {
+	local name=$1 version=$2 pkg=$3
+	log "building $name $version (first time only; this takes minutes)"
+	GOBIN="$WORK_DIR/$name-$version" CGO_ENABLED=0 go install -trimpath "$pkg@$version"
+	mv "$WORK_DIR/$name-$version/$name" "$TOOLS_DIR/$name-$version"
+	ln -sfn "$name-$version" "$TOOLS_DIR/$name"
+}
+
+tool_rclone() {
+	have rclone "$RCLONE_VERSION" && return
+	goinstall rclone "$RCLONE_VERSION" github.com/rclone/rclone
+}
+
+tool_mc() {
+	have mc "$MC_VERSION" && return
+	goinstall mc "$MC_VERSION" github.com/minio/mc
+}
+
+tool_etcd() {
+	have etcd "$ETCD_VERSION" && return
+	local dir="$WORK_DIR/etcd-$ETCD_VERSION"
+	mkdir -p "$dir"
+	# etcd's server module has replace directives, so `go install` refuses
+	# it; a wrapper module that requires it builds the same main package.
+	# go.sum is written last: without it an interrupted setup starts over.
+	if [[ ! -f "$dir/go.sum" ]]; then
+		(
+			cd "$dir"
+			rm -f go.mod
+			go mod init hydra-tools/etcd >/dev/null 2>&1
+			printf 'package tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' >tools.go
+			go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+		)
+	fi
+	gobuild etcd "$ETCD_VERSION" "$dir" go.etcd.io/etcd/server/v3
+}
+
+# Named after the binary, like tool_golangci-lint: `hack/tools.sh
+# kube-apiserver` calls it, as testenv's "not found" message says.
+tool_kube-apiserver() {
+	have kube-apiserver "$KUBERNETES_VERSION" && return
+	local dir="$WORK_DIR/kubernetes-$KUBERNETES_VERSION"
+	mkdir -p "$dir"
+	# k8s.io/kubernetes requires its staging modules (k8s.io/api, ...) at
+	# v0.0.0 and replaces them with ./staging/src/...; a wrapper module
+	# replaces each with its published twin, v1.X.Y -> v0.X.Y.
+	if [[ ! -f "$dir/go.sum" ]]; then
+		(
+			cd "$dir"
+			rm -f go.mod
+			go mod init hydra-tools/kubernetes >/dev/null 2>&1
+			printf 'package tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n' >tools.go
+			go mod edit -require="k8s.io/kubernetes@$KUBERNETES_VERSION"
+			local gomod m
+			gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+			for m in $(awk '$2 == "=>" && $3 ~ /^\.\/staging\// {print $1}' "$gomod"); do
+				go mod edit -replace="$m=$m@v0.${KUBERNETES_VERSION#v1.}"
+			done
+			go mod tidy
+		)
+	fi
+	gobuild kube-apiserver "$KUBERNETES_VERSION" "$dir" k8s.io/kubernetes/cmd/kube-apiserver
+}
+
+# The peers `make test` needs; golangci-lint is built by `make lint` only,
+# rclone and mc by `make bench` only.
+ALL=(minio consul etcd kube-apiserver)
 for t in "${@:-${ALL[@]}}"; do
 	"tool_$t"
 done
