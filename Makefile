@@ -36,8 +36,10 @@ test: tools ## Install what the tests need, then run every test with -race (fuzz
 	$(GO) test -race -count=1 -p $(TEST_PARALLEL) -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
 
 .PHONY: bench
-bench: tools ## Run the benchmarks (publish latency, long-poll fan-out) on bbolt and Consul.
+bench: tools ## Run the benchmarks: manager publish and fan-out on bbolt and Consul; CSI stage+publish and flip latency.
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCH_TIME) -timeout 30m ./pkg/manager/...
+	$(GO) test -run '^$$' -bench 'StagePublish' -benchtime $(BENCH_TIME) -timeout 30m ./tests/csi/
+	$(GO) test -run '^$$' -bench 'Flip' -benchtime 300x -timeout 30m ./pkg/cache/
 
 .PHONY: demo
 demo: build ## Run Hydra end to end on embedded defaults: manager, CSI plugin, real CSI calls and mounts (root).
