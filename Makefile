@@ -35,11 +35,16 @@ tools: ## Build the real test peers (MinIO, Consul, etcd, kube-apiserver) into $
 test: tools ## Install what the tests need, then run every test with -race (fuzz seeds included).
 	$(GO) test -race -count=1 -p $(TEST_PARALLEL) -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
 
+# The download benchmark reads BENCH_SHAPES (full | small | COUNTxSIZE,...),
+# BENCH_ROUNDS, BENCH_CONTENDERS, BENCH_OUT (default _output/bench) and
+# more from the environment; docs/benchmarks.md has the method and results.
 .PHONY: bench
-bench: tools ## Run the benchmarks: manager publish and fan-out on bbolt and Consul; CSI stage+publish and flip latency.
+bench: tools ## Run the benchmarks: manager publish and fan-out on bbolt and Consul; CSI stage+publish and flip latency; download speed (~30 min).
+	hack/tools.sh minio consul rclone mc
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCH_TIME) -timeout 30m ./pkg/manager/...
 	$(GO) test -run '^$$' -bench 'StagePublish' -benchtime $(BENCH_TIME) -timeout 30m ./tests/csi/
 	$(GO) test -run '^$$' -bench 'Flip' -benchtime 300x -timeout 30m ./pkg/cache/
+	$(GO) run ./tests/bench/download -go $(GO)
 
 .PHONY: demo
 demo: build ## Run Hydra end to end on embedded defaults: manager, CSI plugin, real CSI calls and mounts (root).
