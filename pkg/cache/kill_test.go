@@ -102,7 +102,10 @@ func TestKilledDownloadResumes(t *testing.T) {
 		}
 		journaled := readJournal(t, filepath.Join(layout.TmpDir("kill", "v1"), "journal"))
 		rangesBefore := len(e.proxy.Ranges())
-		if runChildFor(t, jobFile, time.Duration(100+rng.IntN(700))*time.Millisecond) {
+		// Kill after a random number of new ranged GETs, not after a random
+		// time: how far a run gets must not depend on the machine's speed.
+		after := rangesBefore + 1 + rng.IntN(40)
+		if runChildFor(t, jobFile, func() bool { return len(e.proxy.Ranges()) >= after }) {
 			break
 		}
 		kills++
@@ -114,7 +117,7 @@ func TestKilledDownloadResumes(t *testing.T) {
 	}
 	// Once installed, another run fetches nothing and succeeds.
 	rangesBefore := len(e.proxy.Ranges())
-	if !runChildFor(t, jobFile, 5*time.Minute) || len(e.proxy.Ranges()) != rangesBefore {
+	if !runChildFor(t, jobFile, nil) || len(e.proxy.Ranges()) != rangesBefore {
 		t.Fatal("a run after the install fetched data again or failed")
 	}
 	c := e.newCache(t, root)
@@ -122,9 +125,10 @@ func TestKilledDownloadResumes(t *testing.T) {
 	t.Logf("%d kills before completion", kills)
 }
 
-// runChildFor starts a downloader and SIGKILLs it after d unless it ends
-// first; it reports whether the download finished.
-func runChildFor(t *testing.T, jobFile string, d time.Duration) bool {
+// runChildFor starts a downloader and SIGKILLs it once kill reports true
+// (polled every 2 ms; nil never kills) unless it ends first; it reports
+// whether the download finished.
+func runChildFor(t *testing.T, jobFile string, kill func() bool) bool {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+jobFile)
@@ -135,16 +139,23 @@ func runChildFor(t *testing.T, jobFile string, d time.Duration) bool {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("downloader failed: %v: %s", err, stderr.String())
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("downloader failed: %v: %s", err, stderr.String())
+			}
+			return true
+		case <-tick.C:
+			if kill == nil || !kill() {
+				continue
+			}
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			err := <-done
+			return err == nil
 		}
-		return true
-	case <-time.After(d):
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		err := <-done
-		return err == nil
 	}
 }
 
