@@ -49,7 +49,8 @@ type Options struct {
 	MemoryViews *cache.Views
 	// Agent downloads through the default manager; nil downloads directly.
 	Agent Ensurer
-	// Mounter bind-mounts views; nil uses the system's.
+	// Mounter checks and unmounts targets (binding them is bindReadOnly,
+	// straight to the kernel); nil uses the system's.
 	Mounter mount.Interface
 	// PVCs reads the PVCs whose annotations name a volume's channel
 	// (controller); nil when there is no Kubernetes API (--kubeconfig).

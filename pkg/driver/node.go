@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"golang.org/x/sys/unix"
 	"k8s.io/klog/v2"
 	mount "k8s.io/mount-utils"
 
@@ -286,8 +287,7 @@ func (d *Driver) views(medium string) *cache.Views {
 }
 
 // mountView records the publish, creates the target directory (the CSI
-// spec: the SP creates target_path) and bind-mounts the view read-only:
-// mount-utils binds, then remounts the bind read-only.
+// spec: the SP creates target_path) and bind-mounts the view read-only.
 func (d *Driver) mountView(src string, pub publishRecord) error {
 	if err := writeRecord(d.publishPath(pub.TargetPath), pub); err != nil {
 		return err
@@ -295,8 +295,26 @@ func (d *Driver) mountView(src string, pub publishRecord) error {
 	if err := os.MkdirAll(pub.TargetPath, 0o750); err != nil {
 		return fmt.Errorf("driver: target_path %s: %w", pub.TargetPath, err)
 	}
-	if err := d.mounter.MountSensitiveWithoutSystemd(src, pub.TargetPath, "", []string{"bind", "ro"}, nil); err != nil {
+	if err := bindReadOnly(src, pub.TargetPath); err != nil {
 		return fmt.Errorf("driver: bind-mount view %s at %s: %w", src, pub.TargetPath, err)
+	}
+	return nil
+}
+
+// bindReadOnly bind-mounts src at target, read-only, nosuid and nodev.
+// Linux applies a bind's flags only on a remount, so this takes two
+// mount(2) calls, as mount(8) -o bind,ro does; a failed remount undoes the
+// bind. It calls the kernel directly rather than through mount-utils,
+// which would fork mount(8) twice: ~3 ms each, a fifth of a pod start's
+// budget. Unmounting stays with mount-utils (CleanupMountPoint), which
+// also handles corrupted and already-gone mounts.
+func bindReadOnly(src, target string) error {
+	if err := unix.Mount(src, target, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind: %w", err)
+	}
+	const ro = unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV
+	if err := unix.Mount("", target, "", ro, ""); err != nil {
+		return errors.Join(fmt.Errorf("remount read-only: %w", err), unix.Unmount(target, 0))
 	}
 	return nil
 }
