@@ -32,6 +32,7 @@ const (
 	prefixReleases  = "releases/"
 	prefixManifests = "manifests/"
 	prefixNodes     = "nodes/"
+	prefixRollouts  = "rollouts/"
 	leaderName      = "manager"
 )
 
@@ -107,6 +108,11 @@ func (s *Store) WatchChannels(ctx context.Context, after uint64) (uint64, error)
 // WatchNodes is WatchChannels for node reports.
 func (s *Store) WatchNodes(ctx context.Context, after uint64) (uint64, error) {
 	return s.b.Wait(ctx, prefixNodes, after)
+}
+
+// WatchRollouts is WatchChannels for the rollout controller's records.
+func (s *Store) WatchRollouts(ctx context.Context, after uint64) (uint64, error) {
+	return s.b.Wait(ctx, prefixRollouts, after)
 }
 
 // Values larger than compressAbove are gzip'd; gzip's magic byte 0x1f can
