@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -34,6 +36,12 @@ func TestMemoryTier(t *testing.T) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(root, &st); err != nil || st.Type != unix.TMPFS_MAGIC || int64(st.Blocks)*st.Bsize != 8<<20 {
 		t.Fatalf("no 8 MiB tmpfs at %s: type %#x, %d bytes, %v", root, st.Type, int64(st.Blocks)*st.Bsize, err)
+	}
+	// Huge pages where the kernel has them for tmpfs.
+	if _, err := os.Stat("/sys/kernel/mm/transparent_hugepage/shmem_enabled"); err == nil {
+		if opts := tmpfsOptions(t, root); !slices.Contains(strings.Split(opts, ","), "huge=within_size") {
+			t.Errorf("tmpfs at %s has options %q, want huge=within_size", root, opts)
+		}
 	}
 	for _, rel := range []struct {
 		v    string
@@ -70,4 +78,31 @@ func TestMemoryTier(t *testing.T) {
 	if err != nil || len(removed) != 1 || removed[0] != "v1" || mem.Stored("mem", "v1") || !disk.Stored("mem", "v1") {
 		t.Fatalf("Retain: removed %v, %v; want v1 gone from RAM only", removed, err)
 	}
+}
+
+// tmpfsOptions returns the filesystem options of the tmpfs mounted at dir,
+// as /proc/self/mountinfo lists them (the last mount there wins).
+func tmpfsOptions(t *testing.T, dir string) string {
+	t.Helper()
+	dir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := ""
+	for line := range strings.Lines(string(info)) {
+		// ID parent dev root mountpoint options [optional...] - type source superoptions
+		fields := strings.Fields(line)
+		sep := slices.Index(fields, "-")
+		if len(fields) > 4 && fields[4] == dir && sep > 0 && len(fields) > sep+3 && fields[sep+1] == "tmpfs" {
+			opts = fields[sep+3]
+		}
+	}
+	if opts == "" {
+		t.Fatalf("no tmpfs mounted at %s in /proc/self/mountinfo", dir)
+	}
+	return opts
 }
