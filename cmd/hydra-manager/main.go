@@ -80,7 +80,11 @@ func serve(ctx context.Context, opts Options, listening chan<- string) (err erro
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	m, err := manager.New(manager.Options{Store: st, Registerer: reg, RetentionInterval: opts.RetentionInterval})
+	kube, err := opts.kubeClient()
+	if err != nil {
+		return err
+	}
+	m, err := manager.New(manager.Options{Store: st, Registerer: reg, RetentionInterval: opts.RetentionInterval, Kube: kube})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
@@ -41,6 +42,10 @@ type Options struct {
 	// SweepGrace is how old an unreferenced manifest blob must be before
 	// the leader removes it (a publish in flight writes blobs first).
 	SweepGrace time.Duration
+	// Kube is the API server the rollout controller drains and reloads
+	// pods through (DESIGN §6). Nil: no Kubernetes, and views move to the
+	// head a few at a time without drain (planFlips).
+	Kube kubernetes.Interface
 }
 
 // Manager is the control plane core. Its methods are safe for concurrent use.

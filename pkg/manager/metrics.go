@@ -16,6 +16,14 @@ type metrics struct {
 	nodeReports     prometheus.Counter
 	headMoves       *prometheus.CounterVec
 	retentionErrors prometheus.Counter
+
+	// The Kubernetes rollout controller's.
+	rolloutPasses prometheus.Counter
+	rolloutErrors prometheus.Counter
+	podMoves      prometheus.Counter
+	moveSeconds   prometheus.Histogram
+	podsByPhase   *prometheus.GaugeVec
+	rollbacks     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -51,9 +59,29 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		retentionErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hydra_manager_retention_errors_total", Help: "Retention passes that failed.",
 		}),
+		rolloutPasses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hydra_manager_rollout_passes_total", Help: "Decision passes of the rollout controller.",
+		}),
+		rolloutErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hydra_manager_rollout_errors_total", Help: "Rollout passes that failed (retried on the next).",
+		}),
+		podMoves: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hydra_manager_rollout_pod_moves_total", Help: "Pods the rollout controller started to move.",
+		}),
+		moveSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hydra_manager_rollout_pod_move_duration_seconds", Help: "From a pod's drain to its move's end (done or rolled back).",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
+		}),
+		podsByPhase: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hydra_manager_rollout_pods", Help: "Pods being moved, by phase (draining, flipping, reloading, rollingBack).",
+		}, []string{"phase"}),
+		rollbacks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hydra_manager_rollout_rollbacks_total", Help: "Pods rolled back after failing; each pauses its channel.",
+		}),
 	}
 	for _, c := range []prometheus.Collector{met.publishes, met.publishSeconds, met.retained, met.sweptBlobs,
-		met.leader, met.longPolls, met.snapshotIndex, met.nodeReports, met.headMoves, met.retentionErrors} {
+		met.leader, met.longPolls, met.snapshotIndex, met.nodeReports, met.headMoves, met.retentionErrors,
+		met.rolloutPasses, met.rolloutErrors, met.podMoves, met.moveSeconds, met.podsByPhase, met.rollbacks} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -37,6 +37,12 @@ func (m *Manager) leaderLoop(ctx context.Context) {
 func (m *Manager) lead(ctx context.Context, lost <-chan struct{}) {
 	ticker := m.clock.NewTicker(m.opts.RetentionInterval)
 	defer ticker.Stop()
+	if m.opts.Kube != nil {
+		ctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); m.runRollouts(ctx) }()
+		defer func() { cancel(); <-done }()
+	}
 	// The first pass waits one interval: a replica that just took over
 	// gives the node reports time to arrive before judging what is in use.
 	for {

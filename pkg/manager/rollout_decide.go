@@ -161,7 +161,7 @@ func decideRollout(in rolloutInput) rolloutPlan {
 		unavailable[pod.Group]++
 		m := release.Move{
 			PodUID: pod.UID, PodNamespace: pod.Namespace, PodName: pod.Name, Node: c.node, VolumeID: c.view.VolumeID,
-			Group: pod.Group, From: c.view.Current, To: ch.Head, Phase: release.PhaseFlipping, Since: in.now, Gated: pod.Gated,
+			Group: pod.Group, From: c.view.Current, To: ch.Head, Phase: release.PhaseFlipping, Started: in.now, Since: in.now, Gated: pod.Gated,
 		}
 		if pod.Gated {
 			m.Phase = release.PhaseDraining
@@ -247,10 +247,10 @@ func advance(now time.Time, ch release.Channel, policy release.RolloutPolicy, m 
 
 // reloadKind is "none", "restart" or "http".
 func reloadKind(annotation string) string {
-	switch {
-	case annotation == "" || annotation == reloadNone:
+	switch annotation {
+	case "", reloadNone:
 		return reloadNone
-	case annotation == reloadRestart:
+	case reloadRestart:
 		return reloadRestart
 	}
 	return "http"

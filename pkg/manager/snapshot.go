@@ -23,18 +23,21 @@ type snapshot struct {
 // one on node reports; after each change the state is read once and every
 // waiting long-poll is woken if the answer changed.
 func (m *Manager) watchLoop(ctx context.Context) {
-	var chIdx, nodeIdx atomic.Uint64
+	var chIdx, nodeIdx, rolloutIdx atomic.Uint64
 	changes := make(chan struct{}, 1)
 	go m.watch(ctx, "channels", m.store.WatchChannels, &chIdx, changes)
 	go m.watch(ctx, "nodes", m.store.WatchNodes, &nodeIdx, changes)
+	if m.opts.Kube != nil {
+		go m.watch(ctx, "rollouts", m.store.WatchRollouts, &rolloutIdx, changes)
+	}
 	for {
 		select {
 		case <-changes:
 		case <-ctx.Done():
 			return
 		}
-		// The sum of two growing indexes grows whenever either does.
-		if err := m.refresh(ctx, chIdx.Load()+nodeIdx.Load()); err != nil && ctx.Err() == nil {
+		// The sum of growing indexes grows whenever any does.
+		if err := m.refresh(ctx, chIdx.Load()+nodeIdx.Load()+rolloutIdx.Load()); err != nil && ctx.Err() == nil {
 			m.logger().Error(err, "loading desired state; retrying")
 			m.sleep(ctx, time.Second)
 			signal(changes)
@@ -94,7 +97,10 @@ func (m *Manager) refresh(ctx context.Context, index uint64) error {
 			Name: ch.Name, Head: ch.Head, Pinned: ch.Pinned, NodeKeep: ch.Config.NodeKeep, Paused: ch.Paused,
 		})
 	}
-	views := planFlips(chans, nodes)
+	views, err := m.desiredViews(ctx, chans, nodes)
+	if err != nil {
+		return err
+	}
 	m.snapMu.Lock()
 	defer m.snapMu.Unlock()
 	if m.stopped {
@@ -109,4 +115,25 @@ func (m *Manager) refresh(ctx context.Context, index uint64) error {
 	m.changed = make(chan struct{})
 	m.metrics.snapshotIndex.Set(float64(m.snap.index))
 	return nil
+}
+
+// desiredViews are the flips asked of each node: with Kubernetes, those of
+// the rollout controller's stored moves; without, planFlips'.
+func (m *Manager) desiredViews(ctx context.Context, chans []release.Channel, nodes []release.NodeStatus) (map[string][]release.DesiredView, error) {
+	if m.opts.Kube == nil {
+		return planFlips(chans, nodes), nil
+	}
+	rollouts, err := m.store.ListRollouts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	views := map[string][]release.DesiredView{}
+	for _, r := range rollouts {
+		for _, mv := range r.Moves {
+			if v := mv.DesiredRelease(); v != "" {
+				views[mv.Node] = append(views[mv.Node], release.DesiredView{VolumeID: mv.VolumeID, PodUID: mv.PodUID, Channel: r.Channel, Release: v})
+			}
+		}
+	}
+	return views, nil
 }

@@ -40,8 +40,9 @@ type Move struct {
 	From  string `json:"from"`
 	To    string `json:"to"`
 	Phase Phase  `json:"phase"`
-	// Since is when the phase began.
-	Since time.Time `json:"since"`
+	// Started is when the move began; Since when its phase did.
+	Started time.Time `json:"started"`
+	Since   time.Time `json:"since"`
 	// Gated: the pod declares the data-ready readiness gate, so the move
 	// drains it; a pod without the gate moves without drain.
 	Gated bool `json:"gated,omitempty"`

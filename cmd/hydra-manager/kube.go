@@ -1,0 +1,45 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+)
+
+// kubeClient is the rollout controller's API server:
+//   - --kubeconfig when set; a file that cannot be used stops the start;
+//   - else the in-cluster config when running in a pod
+//     ($KUBERNETES_SERVICE_HOST set), which must work: a manager in a
+//     cluster that cannot reach its API would flip pods without drain;
+//   - else none: views move to the head without drain (DESIGN §6), as on a
+//     laptop.
+func (o *Options) kubeClient() (kubernetes.Interface, error) {
+	var cfg *rest.Config
+	var err error
+	switch {
+	case o.Kubeconfig != "":
+		if cfg, err = clientcmd.BuildConfigFromFlags("", o.Kubeconfig); err != nil {
+			return nil, fmt.Errorf("--kubeconfig %s: %w", o.Kubeconfig, err)
+		}
+	case os.Getenv("KUBERNETES_SERVICE_HOST") != "":
+		if cfg, err = rest.InClusterConfig(); err != nil {
+			return nil, fmt.Errorf("in-cluster Kubernetes config (give --kubeconfig otherwise): %w", err)
+		}
+	default:
+		klog.InfoS("No Kubernetes API (not in a pod, no --kubeconfig): views move to the head without drain")
+		return nil, nil
+	}
+	cfg.UserAgent = "hydra-manager"
+	// The controller patches one condition per pod per step; the default
+	// 5 QPS would make a 1,000-pod rollout wait on the client.
+	cfg.QPS, cfg.Burst = 50, 100
+	cl, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return cl, nil
+}
