@@ -3,11 +3,14 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
+
+	"github.com/hydra-csi/hydra/pkg/manager"
 )
 
 // kubeClient is the rollout controller's API server:
@@ -42,4 +45,20 @@ func (o *Options) kubeClient() (kubernetes.Interface, error) {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	return cl, nil
+}
+
+// lease is the rollout controller's Lease: on a bbolt store, whose
+// leadership spans one process, when there is a Kubernetes API. With
+// Consul the store's lock already elects one controller.
+func (o *Options) lease(kube kubernetes.Interface) *manager.Lease {
+	if kube == nil || !strings.HasPrefix(o.Store, "bolt://") {
+		return nil
+	}
+	ns := o.LeaseNamespace
+	if ns == "" {
+		ns = "default"
+	}
+	host, _ := os.Hostname()
+	return &manager.Lease{Namespace: ns, Name: o.LeaseName, Identity: fmt.Sprintf("%s_%d", host, os.Getpid()),
+		Duration: o.LeaseDuration, Renew: o.LeaseDuration * 2 / 3, Retry: o.LeaseDuration / 8}
 }

@@ -84,7 +84,8 @@ func serve(ctx context.Context, opts Options, listening chan<- string) (err erro
 	if err != nil {
 		return err
 	}
-	m, err := manager.New(manager.Options{Store: st, Registerer: reg, RetentionInterval: opts.RetentionInterval, Kube: kube})
+	m, err := manager.New(manager.Options{Store: st, Registerer: reg, RetentionInterval: opts.RetentionInterval,
+		Kube: kube, Lease: opts.lease(kube)})
 	if err != nil {
 		return err
 	}

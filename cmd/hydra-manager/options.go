@@ -17,6 +17,9 @@ type Options struct {
 	TokenFile         string
 	InsecureNoAuth    bool
 	Kubeconfig        string
+	LeaseNamespace    string
+	LeaseName         string
+	LeaseDuration     time.Duration
 	ShutdownTimeout   time.Duration
 	RetentionInterval time.Duration
 }
@@ -28,6 +31,9 @@ func DefaultOptions() Options {
 		Store:             "bolt:///var/lib/hydra-manager/state.db",
 		ShutdownTimeout:   30 * time.Second,
 		RetentionInterval: time.Minute,
+		LeaseNamespace:    os.Getenv("POD_NAMESPACE"),
+		LeaseName:         "hydra-manager",
+		LeaseDuration:     15 * time.Second,
 	}
 }
 
@@ -38,6 +44,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.TokenFile, "token-file", o.TokenFile, "bearer tokens, CSV lines TOKEN,ROLE[,GLOB] with ROLE admin|publisher|node|reader")
 	fs.BoolVar(&o.InsecureNoAuth, "insecure-no-auth", o.InsecureNoAuth, "serve without authentication (development only)")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig for the rollout controller; in-cluster config when empty and running in a pod")
+	fs.StringVar(&o.LeaseNamespace, "lease-namespace", o.LeaseNamespace, "namespace of the rollout controller's Lease on a bbolt store (default $POD_NAMESPACE, else default)")
+	fs.StringVar(&o.LeaseName, "lease-name", o.LeaseName, "name of that Lease")
+	fs.DurationVar(&o.LeaseDuration, "lease-duration", o.LeaseDuration, "how long a Lease of a replica that vanished blocks the next (renewed at 2/3 of it)")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "how long to let requests finish on SIGTERM")
 	fs.DurationVar(&o.RetentionInterval, "retention-interval", o.RetentionInterval, "how often the leader applies retention")
 }
@@ -63,6 +72,12 @@ func (o *Options) Validate() error {
 	}
 	if o.ShutdownTimeout <= 0 || o.RetentionInterval <= 0 {
 		return errors.New("--shutdown-timeout and --retention-interval must be positive")
+	}
+	if o.LeaseDuration < 3*time.Second {
+		return fmt.Errorf("--lease-duration %s: must be at least 3s", o.LeaseDuration)
+	}
+	if o.LeaseName == "" {
+		return errors.New("--lease-name: must not be empty")
 	}
 	return nil
 }

@@ -137,9 +137,13 @@ func nodeTable(w io.Writer, nodes []api.NodeProgress) {
 }
 
 func podTable(w io.Writer, pods []api.PodRelease) {
-	row(w, "POD", "NODE", "RELEASE", "PINNED", "MEDIUM")
+	row(w, "POD", "NODE", "RELEASE", "PINNED", "MEDIUM", "ROLLOUT")
 	for _, p := range pods {
-		row(w, podName(p), p.Node, orDash(p.Current), orDash(p.Pinned), orDash(p.Medium))
+		rollout := "-"
+		if p.Rollout != "" {
+			rollout = fmt.Sprintf("%s to %s", p.Rollout, p.Target)
+		}
+		row(w, podName(p), p.Node, orDash(p.Current), orDash(p.Pinned), orDash(p.Medium), rollout)
 	}
 }
 

@@ -83,6 +83,11 @@ type NodeProgress struct {
 type PodRelease struct {
 	Node string `json:"node"`
 	release.View
+	// Rollout is the rollout controller's phase for this pod (draining,
+	// flipping, reloading, rollingBack) and Target the release the phase
+	// moves it to; both empty when the pod is not being moved.
+	Rollout release.Phase `json:"rollout,omitempty"`
+	Target  string        `json:"target,omitempty"`
 }
 
 // NodeList is GET /v1/nodes.

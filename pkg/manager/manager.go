@@ -46,6 +46,9 @@ type Options struct {
 	// pods through (DESIGN §6). Nil: no Kubernetes, and views move to the
 	// head a few at a time without drain (planFlips).
 	Kube kubernetes.Interface
+	// Lease, with Kube, makes the rollout controller also hold a
+	// Kubernetes Lease (see Lease); nil relies on the store's leadership.
+	Lease *Lease
 }
 
 // Manager is the control plane core. Its methods are safe for concurrent use.

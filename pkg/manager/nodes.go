@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -105,6 +106,14 @@ func (m *Manager) ChannelStatus(ctx context.Context, channel string) (api.Channe
 	if err != nil {
 		return api.ChannelStatus{}, err
 	}
+	rollout, _, err := m.store.GetRollout(ctx, channel)
+	if err != nil {
+		return api.ChannelStatus{}, err
+	}
+	moves := map[string]release.Move{}
+	for _, mv := range rollout.Moves {
+		moves[moveKey(mv.VolumeID, mv.PodUID)] = mv
+	}
 	out := api.ChannelStatus{Nodes: []api.NodeProgress{}, Pods: []api.PodRelease{}}
 	for _, n := range nodes {
 		np := api.NodeProgress{Node: n.Node, ReportedAt: n.ReportedAt}
@@ -115,7 +124,11 @@ func (m *Manager) ChannelStatus(ctx context.Context, channel string) (api.Channe
 		}
 		for _, v := range n.Views {
 			if v.Channel == channel {
-				out.Pods = append(out.Pods, api.PodRelease{Node: n.Node, View: v})
+				pr := api.PodRelease{Node: n.Node, View: v}
+				if mv, ok := moves[moveKey(v.VolumeID, v.PodUID)]; ok {
+					pr.Rollout, pr.Target = mv.Phase, cmp.Or(mv.DesiredRelease(), mv.To)
+				}
+				out.Pods = append(out.Pods, pr)
 			}
 		}
 		if len(np.Releases) > 0 {

@@ -40,7 +40,14 @@ func (m *Manager) lead(ctx context.Context, lost <-chan struct{}) {
 	if m.opts.Kube != nil {
 		ctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { defer close(done); m.runRollouts(ctx) }()
+		go func() {
+			defer close(done)
+			if m.opts.Lease != nil {
+				m.runRolloutsLeased(ctx)
+			} else {
+				m.runRollouts(ctx)
+			}
+		}()
 		defer func() { cancel(); <-done }()
 	}
 	// The first pass waits one interval: a replica that just took over

@@ -166,7 +166,8 @@ func startManager(t *testing.T, kubeconfig string) *managerProc {
 	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	p := &managerProc{t: t, url: "http://" + addr, log: filepath.Join(dir, "manager.log"),
 		args: []string{"--listen=" + addr, "--store=bolt://" + filepath.Join(dir, "state.db"), "--insecure-no-auth",
-			"--kubeconfig=" + kubeconfig, "--retention-interval=1h", "--shutdown-timeout=2s", "-v=2"}}
+			"--kubeconfig=" + kubeconfig, "--retention-interval=1h", "--shutdown-timeout=2s", "-v=2",
+			"--lease-namespace=" + ns, "--lease-duration=3s"}}
 	p.start()
 	t.Cleanup(func() {
 		p.stop(syscall.SIGTERM)

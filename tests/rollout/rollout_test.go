@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/hydra-csi/hydra/pkg/api"
 	"github.com/hydra-csi/hydra/pkg/release"
 )
 
@@ -224,10 +225,18 @@ func TestRolloutManagerKilledMidRollout(t *testing.T) {
 	c.publish("v1")
 	pods := c.deployment(4, nil)
 	c.publish("v2")
-	for _, victim := range []string{"web-0", "web-2"} {
-		eventually(t, time.Minute, victim+" to be drained", func() bool { return len(c.let.timeline(victim)) > 0 })
+	holders := []string{c.leaseHolder()}
+	for drained := 1; drained <= 3; drained += 2 {
+		eventually(t, time.Minute, fmt.Sprint(drained, " pods drained"), func() bool { return c.drainedCount(pods) >= drained })
 		c.mgr.stop(syscall.SIGKILL)
 		c.mgr.start()
+		// The new process takes the controller's Lease once the dead
+		// one's expires.
+		eventually(t, time.Minute, "the restarted manager to hold the Lease", func() bool {
+			h := c.leaseHolder()
+			return h != "" && !slices.Contains(holders, h)
+		})
+		holders = append(holders, c.leaseHolder())
 	}
 	c.waitAllOn(2*time.Minute, "v2", pods...)
 	if got := c.let.maxUnready("web-5d8f"); got != 1 {
@@ -268,6 +277,15 @@ func TestRolloutRestartHonoursPDB(t *testing.T) {
 	}
 	if got := c.let.timeline(other); len(got) != 0 {
 		t.Fatalf("%s was drained while %s's eviction was blocked: %q", other, first, got)
+	}
+	// hydra status shows where the blocked pod stands.
+	d, err := c.cl.GetChannel(ctx, channel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(d.Status.Pods, func(p api.PodRelease) bool { return p.PodName == first })
+	if i < 0 || d.Status.Pods[i].Rollout != release.PhaseReloading || d.Status.Pods[i].Target != "v2" {
+		t.Errorf("status of the pods: %+v, want %s reloading to v2", d.Status.Pods, first)
 	}
 	if err := c.cs.PolicyV1().PodDisruptionBudgets(ns).Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
@@ -338,3 +356,23 @@ func (c *cluster) movesInFlight() int {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// leaseHolder is the identity holding the rollout controller's Lease.
+func (c *cluster) leaseHolder() string {
+	l, err := c.cs.CoordinationV1().Leases(ns).Get(context.Background(), "hydra-manager", metav1.GetOptions{})
+	if err != nil || l.Spec.HolderIdentity == nil {
+		return ""
+	}
+	return *l.Spec.HolderIdentity
+}
+
+// drainedCount is how many of the pods have been drained so far.
+func (c *cluster) drainedCount(pods []*corev1.Pod) int {
+	n := 0
+	for _, p := range pods {
+		if len(c.let.timeline(p.Name)) > 0 {
+			n++
+		}
+	}
+	return n
+}
