@@ -39,11 +39,12 @@ test: tools ## Install what the tests need, then run every test with -race (fuzz
 # BENCH_ROUNDS, BENCH_CONTENDERS, BENCH_OUT (default _output/bench) and
 # more from the environment; docs/benchmarks.md has the method and results.
 .PHONY: bench
-bench: tools ## Run the benchmarks: manager publish and fan-out on bbolt and Consul; CSI stage+publish and flip latency; download speed (~30 min).
+bench: tools ## Run the benchmarks: manager publish and fan-out on bbolt and Consul; CSI stage+publish and flip latency; a 1,000-pod rollout; download speed (~30 min).
 	hack/tools.sh minio consul rclone mc
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCH_TIME) -timeout 30m ./pkg/manager/...
 	$(GO) test -run '^$$' -bench 'StagePublish' -benchtime $(BENCH_TIME) -timeout 30m ./tests/csi/
 	$(GO) test -run '^$$' -bench 'Flip' -benchtime 300x -timeout 30m ./pkg/cache/
+	$(GO) test -run '^$$' -bench 'Rollout1000' -benchtime $(BENCH_TIME) -timeout 30m ./tests/rollout/
 	$(GO) run ./tests/bench/download -go $(GO)
 
 .PHONY: demo

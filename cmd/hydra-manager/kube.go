@@ -37,9 +37,10 @@ func (o *Options) kubeClient() (kubernetes.Interface, error) {
 		return nil, nil
 	}
 	cfg.UserAgent = "hydra-manager"
-	// The controller patches one condition per pod per step; the default
-	// 5 QPS would make a 1,000-pod rollout wait on the client.
-	cfg.QPS, cfg.Burst = 50, 100
+	// The controller patches a pod's condition twice per move and records
+	// an Event or two; client-go's default 5 QPS would pace a 1,000-pod
+	// rollout at minutes of client-side waiting.
+	cfg.QPS, cfg.Burst = o.KubeQPS, o.KubeBurst
 	cl, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)

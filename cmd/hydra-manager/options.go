@@ -20,6 +20,8 @@ type Options struct {
 	LeaseNamespace    string
 	LeaseName         string
 	LeaseDuration     time.Duration
+	KubeQPS           float32
+	KubeBurst         int
 	ShutdownTimeout   time.Duration
 	RetentionInterval time.Duration
 }
@@ -34,6 +36,8 @@ func DefaultOptions() Options {
 		LeaseNamespace:    os.Getenv("POD_NAMESPACE"),
 		LeaseName:         "hydra-manager",
 		LeaseDuration:     15 * time.Second,
+		KubeQPS:           200,
+		KubeBurst:         400,
 	}
 }
 
@@ -47,6 +51,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.LeaseNamespace, "lease-namespace", o.LeaseNamespace, "namespace of the rollout controller's Lease on a bbolt store (default $POD_NAMESPACE, else default)")
 	fs.StringVar(&o.LeaseName, "lease-name", o.LeaseName, "name of that Lease")
 	fs.DurationVar(&o.LeaseDuration, "lease-duration", o.LeaseDuration, "how long a Lease of a replica that vanished blocks the next (renewed at 2/3 of it)")
+	fs.Float32Var(&o.KubeQPS, "kube-api-qps", o.KubeQPS, "requests per second the rollout controller may send the API server")
+	fs.IntVar(&o.KubeBurst, "kube-api-burst", o.KubeBurst, "burst above --kube-api-qps")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "how long to let requests finish on SIGTERM")
 	fs.DurationVar(&o.RetentionInterval, "retention-interval", o.RetentionInterval, "how often the leader applies retention")
 }
@@ -75,6 +81,9 @@ func (o *Options) Validate() error {
 	}
 	if o.LeaseDuration < 3*time.Second {
 		return fmt.Errorf("--lease-duration %s: must be at least 3s", o.LeaseDuration)
+	}
+	if o.KubeQPS <= 0 || o.KubeBurst <= 0 {
+		return errors.New("--kube-api-qps and --kube-api-burst must be positive")
 	}
 	if o.LeaseName == "" {
 		return errors.New("--lease-name: must not be empty")

@@ -12,7 +12,10 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -37,6 +40,11 @@ const (
 	// rolloutResync is the longest a pass waits without a trigger: phase
 	// timeouts (drain, reloadTimeout) need a clock tick, not an event.
 	rolloutResync = time.Second
+	// rolloutSettle is how long a pass waits after the event that
+	// triggered it, so that the events of one burst share a pass.
+	rolloutSettle = 20 * time.Millisecond
+	// conditionWriters is how many condition patches a pass sends at once.
+	conditionWriters = 16
 	// reloadRequestTimeout bounds one reload POST or eviction: the pass
 	// waits for it.
 	reloadRequestTimeout = 10 * time.Second
@@ -109,6 +117,9 @@ func (m *Manager) runRollouts(ctx context.Context) {
 		}
 		select {
 		case <-k.trigger:
+			// Let a burst of events (a wave of pods turning Ready) land
+			// before deciding again: one pass for the lot.
+			m.sleep(ctx, rolloutSettle)
 		case <-ticker.C():
 		case <-ctx.Done():
 			return
@@ -202,12 +213,23 @@ func (k *kubeRollout) pass(ctx context.Context) error {
 			busy[uid] = busy[uid] || b
 		}
 	}
-	// A pod's condition is False while any channel's move drains it.
+	// A pod's condition is False while any channel's move drains it. The
+	// patches go out in parallel: a wave of moves touches many pods, and
+	// one round trip each in a row would hold up the next pass.
+	var g errgroup.Group
+	g.SetLimit(conditionWriters)
+	var mu sync.Mutex
 	for uid, b := range busy {
-		if err := k.setCondition(ctx, pods[uid], !b); err != nil {
-			errs = append(errs, err)
-		}
+		g.Go(func() error {
+			if err := k.setCondition(ctx, pods[uid], !b); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+			return nil
+		})
 	}
+	_ = g.Wait()
 	k.m.metrics.rolloutPasses.Inc()
 	return errors.Join(errs...)
 }

@@ -152,7 +152,7 @@ func (c *cluster) publish(version string) {
 // managerProc is the hydra-manager binary on a fixed port and bbolt file,
 // so that it can be killed and started again on the same state.
 type managerProc struct {
-	t    *testing.T
+	t    testing.TB
 	args []string
 	url  string
 	log  string
@@ -160,7 +160,7 @@ type managerProc struct {
 	done chan struct{}
 }
 
-func startManager(t *testing.T, kubeconfig string) *managerProc {
+func startManager(t testing.TB, kubeconfig string) *managerProc {
 	t.Helper()
 	dir := t.TempDir()
 	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
