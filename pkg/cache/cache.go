@@ -24,10 +24,12 @@ var (
 	ErrVerify = errors.New("verification failed")
 )
 
-// Part sizes: big enough that per-request overhead is small, small enough
-// that many requests run across and within files.
+// Part sizes: big enough that per-request overhead is small (on either
+// side: MinIO spent 0.8 CPU-s/GB serving 16 MiB ranges against 1.0 for
+// 8 MiB ones in the download benchmark), small enough that many requests
+// run across and within files and that a restart re-fetches little.
 const (
-	DefaultPartSize = 8 << 20
+	DefaultPartSize = 16 << 20
 	MinPartSize     = 1 << 20
 	MaxPartSize     = 64 << 20
 )
@@ -40,7 +42,7 @@ type Options struct {
 	Reader source.Reader
 	// Requests is the global budget of concurrent range requests (default 16).
 	Requests int
-	// PartSize is the range size (default 8 MiB).
+	// PartSize is the range size (default 16 MiB).
 	PartSize int64
 	// Registerer receives the cache's metrics; nil for none.
 	Registerer prometheus.Registerer

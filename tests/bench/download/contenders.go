@@ -33,7 +33,7 @@ var rcloneTuned = []string{"--transfers", "16", "--checkers", "16",
 var contenders = []contender{
 	{
 		Name:     hydraName,
-		Settings: "`hydra pull` defaults: 8 MiB ranged GETs, 16 in flight",
+		Settings: "`hydra pull` defaults: 16 MiB ranged GETs, 16 in flight",
 		Verifies: "every byte: part CRCs combined and compared with the manifest's CRC64NVME",
 		command: func(b *bench, s shape, dst string) *exec.Cmd {
 			cmd := exec.Command(filepath.Join(b.binDir, "hydra"), "--manager", b.managerURL, //nolint:gosec // G204: our own build
