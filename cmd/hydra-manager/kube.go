@@ -6,10 +6,9 @@ import (
 	"strings"
 
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/hydra-csi/hydra/internal/kubeconfig"
 	"github.com/hydra-csi/hydra/pkg/manager"
 )
 
@@ -21,22 +20,14 @@ import (
 //   - else none: views move to the head without drain (DESIGN §6), as on a
 //     laptop.
 func (o *Options) kubeClient() (kubernetes.Interface, error) {
-	var cfg *rest.Config
-	var err error
-	switch {
-	case o.Kubeconfig != "":
-		if cfg, err = clientcmd.BuildConfigFromFlags("", o.Kubeconfig); err != nil {
-			return nil, fmt.Errorf("--kubeconfig %s: %w", o.Kubeconfig, err)
-		}
-	case os.Getenv("KUBERNETES_SERVICE_HOST") != "":
-		if cfg, err = rest.InClusterConfig(); err != nil {
-			return nil, fmt.Errorf("in-cluster Kubernetes config (give --kubeconfig otherwise): %w", err)
-		}
-	default:
+	cfg, _, err := kubeconfig.Load(o.Kubeconfig, "hydra-manager")
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil {
 		klog.InfoS("No Kubernetes API (not in a pod, no --kubeconfig): views move to the head without drain")
 		return nil, nil
 	}
-	cfg.UserAgent = "hydra-manager"
 	// The controller patches a pod's condition twice per move and records
 	// an Event or two; client-go's default 5 QPS would pace a 1,000-pod
 	// rollout at minutes of client-side waiting.

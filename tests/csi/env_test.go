@@ -40,23 +40,7 @@ import (
 var pluginBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "hydra-csi-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer func() { _ = os.RemoveAll(dir) }()
-	pluginBin = filepath.Join(dir, "hydra-csi")
-	build := exec.Command("go", "build", "-o", pluginBin, "github.com/hydra-csi/hydra/cmd/hydra-csi")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build hydra-csi: %v\n%s", err, out)
-		return 1
-	}
-	return m.Run()
+	os.Exit(testenv.RunWithBinary(m, "github.com/hydra-csi/hydra/cmd/hydra-csi", &pluginBin))
 }
 
 // dataset is the name of the one dataset every test release has.

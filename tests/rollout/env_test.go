@@ -37,22 +37,8 @@ import (
 // managerBin is hydra-manager built once for the test binary.
 var managerBin string
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "hydra-manager-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer func() { _ = os.RemoveAll(dir) }()
-	managerBin = filepath.Join(dir, "hydra-manager")
-	build := exec.Command("go", "build", "-o", managerBin, "github.com/hydra-csi/hydra/cmd/hydra-manager")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build hydra-manager: %v\n%s", err, out)
-		return 1
-	}
-	return m.Run()
+func TestMain(m *testing.M) {
+	os.Exit(testenv.RunWithBinary(m, "github.com/hydra-csi/hydra/cmd/hydra-manager", &managerBin))
 }
 
 const (

@@ -52,6 +52,26 @@ func (c *cluster) deployment(n int, mod func(*podSpec)) []*corev1.Pod {
 	return pods
 }
 
+// checkMovedOnce checks that each pod was drained on v1 and made ready
+// again on v2, once.
+func (c *cluster) checkMovedOnce(pods ...*corev1.Pod) {
+	c.t.Helper()
+	for _, p := range pods {
+		if got := c.let.timeline(p.Name); !slices.Equal(got, []string{"drained@v1", "ready@v2"}) {
+			c.t.Errorf("%s: %q, want drained on v1 then ready on v2", p.Name, got)
+		}
+	}
+}
+
+// checkMaxUnready checks that the Deployment had, at its worst, exactly
+// want pods not Ready at once since the rollout began.
+func (c *cluster) checkMaxUnready(want int) {
+	c.t.Helper()
+	if got := c.let.maxUnready("web-5d8f"); got != want {
+		c.t.Errorf("at most %d pods of the Deployment were not Ready at once, want exactly maxUnavailable %d", got, want)
+	}
+}
+
 func (c *cluster) checkKubelet() {
 	c.t.Helper()
 	for _, err := range c.let.errors() {
@@ -70,14 +90,8 @@ func TestRolloutOneAtATime(t *testing.T) {
 
 	c.publish("v2")
 	c.waitAllOn(2*time.Minute, "v2", pods...)
-	if got := c.let.maxUnready("web-5d8f"); got != 1 {
-		t.Errorf("at most %d pods of the Deployment were not Ready at once, want 1", got)
-	}
-	for _, p := range pods {
-		if got := c.let.timeline(p.Name); !slices.Equal(got, []string{"drained@v1", "ready@v2"}) {
-			t.Errorf("%s: %q, want drained on v1 then ready on v2", p.Name, got)
-		}
-	}
+	c.checkMaxUnready(1)
+	c.checkMovedOnce(pods...)
 	c.checkKubelet()
 }
 
@@ -125,9 +139,7 @@ func TestRolloutRollsBackAPodThatNeverBecomesReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.waitAllOn(2*time.Minute, "v2", pods...)
-	if got := c.let.maxUnready("web-5d8f"); got != 1 {
-		t.Errorf("at most %d pods were not Ready at once, want 1", got)
-	}
+	c.checkMaxUnready(1)
 	c.checkKubelet()
 }
 
@@ -142,14 +154,8 @@ func TestRolloutMaxUnavailableTwo(t *testing.T) {
 	pods := c.deployment(5, nil)
 	c.publish("v2")
 	c.waitAllOn(2*time.Minute, "v2", pods...)
-	if got := c.let.maxUnready("web-5d8f"); got != 2 {
-		t.Errorf("at most %d pods were not Ready at once, want exactly maxUnavailable 2", got)
-	}
-	for _, p := range pods {
-		if got := c.let.timeline(p.Name); !slices.Equal(got, []string{"drained@v1", "ready@v2"}) {
-			t.Errorf("%s: %q, want drained on v1 then ready on v2", p.Name, got)
-		}
-	}
+	c.checkMaxUnready(2)
+	c.checkMovedOnce(pods...)
 	c.checkKubelet()
 }
 
@@ -239,14 +245,8 @@ func TestRolloutManagerKilledMidRollout(t *testing.T) {
 		holders = append(holders, c.leaseHolder())
 	}
 	c.waitAllOn(2*time.Minute, "v2", pods...)
-	if got := c.let.maxUnready("web-5d8f"); got != 1 {
-		t.Errorf("at most %d pods were not Ready at once across the restarts, want 1", got)
-	}
-	for _, p := range pods {
-		if got := c.let.timeline(p.Name); !slices.Equal(got, []string{"drained@v1", "ready@v2"}) {
-			t.Errorf("%s: %q, want drained on v1 then ready on v2", p.Name, got)
-		}
-	}
+	c.checkMaxUnready(1)
+	c.checkMovedOnce(pods...)
 	c.checkKubelet()
 }
 

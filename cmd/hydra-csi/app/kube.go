@@ -2,13 +2,11 @@ package app
 
 import (
 	"fmt"
-	"os"
 
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/hydra-csi/hydra/internal/kubeconfig"
 	"github.com/hydra-csi/hydra/pkg/driver"
 )
 
@@ -22,23 +20,17 @@ import (
 //   - else none: CreateVolume of a class without a channel parameter is
 //     refused with FailedPrecondition naming --kubeconfig.
 func (o *Options) pvcGetter() (driver.PVCGetter, error) {
-	var cfg *rest.Config
-	var err error
+	cfg, inCluster, err := kubeconfig.Load(o.Kubeconfig, "hydra-csi")
 	switch {
-	case o.Kubeconfig != "":
-		if cfg, err = clientcmd.BuildConfigFromFlags("", o.Kubeconfig); err != nil {
-			return nil, fmt.Errorf("--kubeconfig %s: %w", o.Kubeconfig, err)
-		}
-	case os.Getenv("KUBERNETES_SERVICE_HOST") != "":
-		if cfg, err = rest.InClusterConfig(); err != nil {
-			klog.ErrorS(err, "No Kubernetes API: PVC annotations cannot name channels; set --kubeconfig")
-			return nil, nil
-		}
-	default:
+	case err != nil && inCluster:
+		klog.ErrorS(err, "No Kubernetes API: PVC annotations cannot name channels; set --kubeconfig")
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case cfg == nil:
 		klog.InfoS("No Kubernetes API (not in a pod, no --kubeconfig): only StorageClass parameters name channels")
 		return nil, nil
 	}
-	cfg.UserAgent = "hydra-csi"
 	cl, err := corev1client.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
