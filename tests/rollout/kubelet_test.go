@@ -3,10 +3,13 @@ package rollout_test
 import (
 	"context"
 	"fmt"
+	"sort"
 	"sync"
+	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
@@ -30,6 +33,10 @@ type kubelet struct {
 	maxNotReady map[string]int       // by group
 	broken      map[string]bool
 	errs        []error
+	// endpoints: the EndpointSlice controller is played too (see
+	// playEndpoints); stuck pods never leave their slice.
+	endpoints bool
+	stuck     map[string]bool
 }
 
 type podTrack struct {
@@ -53,6 +60,12 @@ type podTrack struct {
 	// unreadySincePoll is whether the pod was not Ready at any time since.
 	lastView         string
 	unreadySincePoll bool
+	// serving is what the EndpointSlice (when played) says of the pod;
+	// unservedSincePoll whether it said not serving at any time since the
+	// last poll; flippedServing records flips seen while it said serving.
+	serving           bool
+	unservedSincePoll bool
+	flippedServing    []string
 }
 
 func startKubelet(t interface {
@@ -216,9 +229,13 @@ func (k *kubelet) watchViews(stop <-chan struct{}) {
 				if tr.lastView != "" && !tr.unreadySincePoll && len(tr.pod.Spec.ReadinessGates) > 0 {
 					k.errs = append(k.errs, fmt.Errorf("%s: view flipped %s -> %s while the pod was Ready (not drained)", tr.pod.Name, tr.lastView, view))
 				}
+				if tr.lastView != "" && k.endpoints && !tr.unservedSincePoll {
+					tr.flippedServing = append(tr.flippedServing, view)
+				}
 				tr.lastView = view
 			}
 			tr.unreadySincePoll = !tr.ready
+			tr.unservedSincePoll = !tr.serving
 			if !tr.failing {
 				continue
 			}
@@ -297,4 +314,85 @@ func (k *kubelet) errors() []error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return append([]error(nil), k.errs...)
+}
+
+// playEndpoints plays the EndpointSlice controller of a Service over the
+// tracked pods: every lag it writes one slice listing each pod as ready or
+// not per the Ready the kubelet wrote — except stuck pods, listed ready
+// whatever happens, which only the channel's drain time can release.
+func (k *kubelet) playEndpoints(t *testing.T, lag time.Duration, stuck ...string) {
+	k.mu.Lock()
+	k.endpoints, k.stuck = true, map[string]bool{}
+	for _, name := range stuck {
+		k.stuck[name] = true
+	}
+	k.mu.Unlock()
+	slices := k.c.cs.DiscoveryV1().EndpointSlices(ns)
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "web-x7k2p", Namespace: ns, Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+	}
+	write := func() error {
+		k.mu.Lock()
+		slice.Endpoints = nil
+		names := make([]string, 0, len(k.pods))
+		for name := range k.pods {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for i, name := range names {
+			tr := k.pods[name]
+			if tr.gone {
+				continue
+			}
+			serving := tr.ready || k.stuck[name]
+			tr.serving = serving
+			tr.unservedSincePoll = tr.unservedSincePoll || !serving
+			slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{
+				Addresses:  []string{fmt.Sprintf("10.1.0.%d", i+1)},
+				Conditions: discoveryv1.EndpointConditions{Ready: &serving},
+				TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: name, UID: tr.pod.UID},
+			})
+		}
+		k.mu.Unlock()
+		var err error
+		if slice.ResourceVersion == "" {
+			slice, err = slices.Create(context.Background(), slice, metav1.CreateOptions{})
+		} else {
+			slice, err = slices.Update(context.Background(), slice, metav1.UpdateOptions{})
+		}
+		return err
+	}
+	if err := write(); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(lag)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if err := write(); err != nil {
+				k.mu.Lock()
+				k.errs = append(k.errs, fmt.Errorf("endpoints: %w", err))
+				k.mu.Unlock()
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+}
+
+// flippedWhileServing lists the releases a pod's view was flipped to while
+// its EndpointSlice still listed it as ready.
+func (k *kubelet) flippedWhileServing(name string) []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]string(nil), k.pods[name].flippedServing...)
 }

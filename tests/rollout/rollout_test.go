@@ -143,6 +143,33 @@ func TestRolloutRollsBackAPodThatNeverBecomesReady(t *testing.T) {
 	c.checkKubelet()
 }
 
+// TestRolloutDrainWaitsForEndpoints: a drained pod is flipped only once
+// its EndpointSlice no longer lists it as ready (the EndpointSlice
+// controller, played here, lags 300 ms behind readiness), or, for a pod
+// whose endpoint never leaves, once the channel's drain time has passed.
+func TestRolloutDrainWaitsForEndpoints(t *testing.T) {
+	c := newCluster(t, "node-a", "node-b")
+	p := policy
+	p.Drain = release.Duration{Duration: 3 * time.Second}
+	c.createChannel(p)
+	c.publish("v1")
+	pods := c.deployment(3, nil)
+	c.let.playEndpoints(t, 300*time.Millisecond, "web-2")
+	c.publish("v2")
+	c.waitAllOn(2*time.Minute, "v2", pods...)
+	c.checkMovedOnce(pods...)
+	for _, name := range []string{"web-0", "web-1"} {
+		if got := c.let.flippedWhileServing(name); len(got) != 0 {
+			t.Errorf("%s flipped to %q while its endpoint was still ready", name, got)
+		}
+	}
+	// Only the drain time can have released web-2: its endpoint stayed.
+	if got := c.let.flippedWhileServing("web-2"); !slices.Equal(got, []string{"v2"}) {
+		t.Errorf("web-2 flips seen while listed ready: %q, want [v2] (released by the drain time)", got)
+	}
+	c.checkKubelet()
+}
+
 // TestRolloutMaxUnavailableTwo is scenario 3: with maxUnavailable 2, five
 // replicas move two at a time, never more.
 func TestRolloutMaxUnavailableTwo(t *testing.T) {
