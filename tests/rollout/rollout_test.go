@@ -81,7 +81,7 @@ func (c *cluster) checkKubelet() {
 
 // TestRolloutOneAtATime is scenario 1: three replicas on two nodes move to
 // a new release one pod at a time, each drained before its flip and Ready
-// again before the next one drains.
+// again before the next one drains; a rollback moves them back the same way.
 func TestRolloutOneAtATime(t *testing.T) {
 	c := newCluster(t, "node-a", "node-b")
 	c.createChannel(policy)
@@ -92,6 +92,19 @@ func TestRolloutOneAtATime(t *testing.T) {
 	c.waitAllOn(2*time.Minute, "v2", pods...)
 	c.checkMaxUnready(1)
 	c.checkMovedOnce(pods...)
+
+	// hydra rollback moves every pod back the same careful way.
+	c.let.resetMax()
+	if _, err := c.cl.Rollback(context.Background(), channel, ""); err != nil {
+		t.Fatal(err)
+	}
+	c.waitAllOn(2*time.Minute, "v1", pods...)
+	c.checkMaxUnready(1)
+	for _, p := range pods {
+		if got := c.let.timeline(p.Name); !slices.Equal(got, []string{"drained@v1", "ready@v2", "drained@v2", "ready@v1"}) {
+			t.Errorf("%s: %q, want moved to v2 and back to v1, drained each time", p.Name, got)
+		}
+	}
 	c.checkKubelet()
 }
 
