@@ -29,7 +29,7 @@ type Server struct {
 //  2. remove a stale socket a killed plugin left (never another file);
 //  3. listen, and register the services d serves.
 func Listen(endpoint string, d *Driver) (*Server, error) {
-	path, err := socketPath(endpoint)
+	path, err := SocketPath(endpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -57,8 +57,9 @@ func Listen(endpoint string, d *Driver) (*Server, error) {
 	return &Server{grpc: srv, ln: ln}, nil
 }
 
-// socketPath accepts unix:///abs/path, unix:/abs/path and /abs/path.
-func socketPath(endpoint string) (string, error) {
+// SocketPath is the file of a unix endpoint: it accepts unix:///abs/path,
+// unix:/abs/path and /abs/path.
+func SocketPath(endpoint string) (string, error) {
 	p := endpoint
 	if rest, ok := strings.CutPrefix(endpoint, "unix://"); ok {
 		p = rest
@@ -109,6 +110,9 @@ func (s *Server) Stop(grace time.Duration) {
 		s.grpc.Stop()
 		<-done
 	}
+	// gRPC closes only listeners it served; one never served (a start
+	// that failed after Listen) would keep its socket file.
+	_ = s.ln.Close()
 }
 
 // logRPC logs each call (V(4): method, duration, code; V(5): the request
