@@ -41,8 +41,19 @@ type Options struct {
 	Kubeconfig string
 	// ShutdownTimeout bounds how long running RPCs may finish on SIGTERM.
 	ShutdownTimeout time.Duration
+	// KubeletRegistrationDir is kubelet's plugin registry (usually
+	// /var/lib/kubelet/plugins_registry); empty leaves registration to the
+	// node-driver-registrar sidecar.
+	KubeletRegistrationDir string
+	// KubeletCSIEndpoint is the CSI socket's path as kubelet sees it on
+	// the host; empty means the path of Endpoint.
+	KubeletCSIEndpoint string
+	// HealthAddress serves GET /healthz (the Identity Probe); empty leaves
+	// that to the livenessprobe sidecar.
+	HealthAddress string
 
-	memoryBytes int64
+	memoryBytes    int64
+	kubeletCSIPath string
 }
 
 // DefaultOptions are the documented defaults; the node name and manager
@@ -72,6 +83,9 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.DriverName, "driver-name", o.DriverName, "CSI driver name")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig of the API the controller reads PVC annotations from (default: in-cluster when in a pod, else none)")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "how long running RPCs may finish on SIGTERM")
+	fs.StringVar(&o.KubeletRegistrationDir, "kubelet-registration-dir", o.KubeletRegistrationDir, "kubelet's plugin registry, e.g. /var/lib/kubelet/plugins_registry: register with kubelet there (node mode; off when empty, as with the node-driver-registrar sidecar)")
+	fs.StringVar(&o.KubeletCSIEndpoint, "kubelet-csi-endpoint", o.KubeletCSIEndpoint, "the CSI socket's path as kubelet sees it on the host (default: the path of --endpoint)")
+	fs.StringVar(&o.HealthAddress, "health-address", o.HealthAddress, "serve GET /healthz (the Identity Probe) on this address, e.g. :9808; off when empty")
 }
 
 // node and controller report what the mode serves.
@@ -97,8 +111,14 @@ func (o *Options) Validate() error {
 	if o.ShutdownTimeout <= 0 {
 		return errors.New("--shutdown-timeout: must be positive")
 	}
+	if err := o.validateHealth(); err != nil {
+		return err
+	}
 	if !o.node() {
-		return nil
+		return o.validateNoRegistration()
+	}
+	if err := o.validateRegistration(); err != nil {
+		return err
 	}
 	return o.validateNode()
 }

@@ -49,9 +49,11 @@ type node struct {
 //  1. the manager client (with the token), in controller mode the
 //     Kubernetes client (PVC annotations), and in node mode the cache,
 //     the RAM tier and the node agent;
-//  2. the CSI server on the socket;
-//  3. on ctx's end: stop serving (running RPCs may finish), then the agent.
-//     Downloads in flight stop with the process; they resume on restart.
+//  2. the CSI server on the socket, then what replaces the sidecars when
+//     asked: kubelet's registration socket and /healthz;
+//  3. on ctx's end: unregister from kubelet, stop serving (running RPCs
+//     may finish), then /healthz and the agent. Downloads in flight stop
+//     with the process; they resume on restart.
 func serve(ctx context.Context, opts Options, ready chan<- string) error {
 	token, err := opts.token()
 	if err != nil {
@@ -87,6 +89,11 @@ func serve(ctx context.Context, opts Options, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
+	side, err := startSidecars(opts, d)
+	if err != nil {
+		srv.Stop(0)
+		return err
+	}
 	agentCtx, stopAgent := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	if n != nil {
@@ -103,9 +110,12 @@ func serve(ctx context.Context, opts Options, ready chan<- string) error {
 	case <-ctx.Done():
 		err = nil
 	case err = <-serveErr:
+	case err = <-side.errs:
 	}
 	klog.InfoS("hydra-csi shutting down")
-	srv.Stop(opts.ShutdownTimeout) // (3)
+	side.stopRegistration() // (3)
+	srv.Stop(opts.ShutdownTimeout)
+	side.stopHealth()
 	stopAgent()
 	wg.Wait()
 	return err
