@@ -39,8 +39,8 @@ func Listen(endpoint string, d *Driver) (*Server, error) {
 	if err := os.Chmod(filepath.Dir(path), 0o700); err != nil { //nolint:gosec // G302: a directory needs x; 0700 is owner-only
 		return nil, fmt.Errorf("driver: socket directory: %w", err)
 	}
-	if err := removeStaleSocket(path); err != nil { // (2)
-		return nil, err
+	if err := RemoveStaleSocket(path); err != nil { // (2)
+		return nil, fmt.Errorf("driver: %w", err)
 	}
 	ln, err := net.Listen("unix", path) // (3)
 	if err != nil {
@@ -72,18 +72,21 @@ func SocketPath(endpoint string) (string, error) {
 	return filepath.Clean(p), nil
 }
 
-func removeStaleSocket(path string) error {
+// RemoveStaleSocket removes the unix socket a killed process left at
+// path, so that a new listener can bind there; a missing path is fine, and
+// anything but a socket is refused, never removed.
+func RemoveStaleSocket(path string) error {
 	fi, err := os.Lstat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
 	case err != nil:
-		return fmt.Errorf("driver: socket %s: %w", path, err)
+		return fmt.Errorf("socket %s: %w", path, err)
 	case fi.Mode()&fs.ModeSocket == 0:
-		return fmt.Errorf("driver: %s exists and is not a socket; refusing to remove it", path)
+		return fmt.Errorf("%s exists and is not a socket; refusing to remove it", path)
 	}
 	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("driver: remove stale socket %s: %w", path, err)
+		return fmt.Errorf("remove stale socket %s: %w", path, err)
 	}
 	return nil
 }

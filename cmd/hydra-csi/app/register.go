@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc"
 	"k8s.io/klog/v2"
 	registerapi "k8s.io/kubelet/pkg/apis/pluginregistration/v1"
+
+	"github.com/hydra-csi/hydra/pkg/driver"
 )
 
 // registration answers kubelet's plugin watcher, as the
@@ -64,8 +66,8 @@ func listenRegistration(dir, driverName, csiEndpoint string) (*registrationServe
 		return nil, fmt.Errorf("--kubelet-registration-dir: %w", err)
 	}
 	path := filepath.Join(dir, driverName+"-reg.sock")
-	if err := removeStaleSocket(path); err != nil { // (2)
-		return nil, err
+	if err := driver.RemoveStaleSocket(path); err != nil { // (2)
+		return nil, fmt.Errorf("kubelet registration: %w", err)
 	}
 	ln, err := net.Listen("unix", path) // (3)
 	if err != nil {
@@ -78,22 +80,6 @@ func listenRegistration(dir, driverName, csiEndpoint string) (*registrationServe
 	srv := grpc.NewServer()
 	registerapi.RegisterRegistrationServer(srv, &registration{driver: driverName, endpoint: csiEndpoint})
 	return &registrationServer{grpc: srv, ln: ln, path: path}, nil
-}
-
-func removeStaleSocket(path string) error {
-	fi, err := os.Lstat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
-	case err != nil:
-		return fmt.Errorf("kubelet registration: socket %s: %w", path, err)
-	case fi.Mode()&fs.ModeSocket == 0:
-		return fmt.Errorf("kubelet registration: %s exists and is not a socket; refusing to remove it", path)
-	}
-	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("kubelet registration: remove stale socket %s: %w", path, err)
-	}
-	return nil
 }
 
 // serve serves until stop; errors after a stop are not errors.
