@@ -18,6 +18,8 @@ CONSUL_VERSION=v1.22.0
 GOLANGCI_LINT_VERSION=v2.15.0
 ETCD_VERSION=v3.6.6
 KUBERNETES_VERSION=v1.36.3
+# What `make e2e` adds for a single-node cluster.
+CSI_PROVISIONER_VERSION=v6.3.0
 # Contenders of the download benchmark (make bench), built only when asked.
 RCLONE_VERSION=v1.76.0
 MC_VERSION=v0.0.0-20250313080218-cf909e1063a9 # what github.com/minio/mc@latest resolves to
@@ -133,36 +135,95 @@ tool_etcd() {
 	gobuild etcd "$ETCD_VERSION" "$dir" go.etcd.io/etcd/server/v3
 }
 
+# k8s.io/kubernetes requires its staging modules (k8s.io/api, ...) at v0.0.0
+# and replaces them with ./staging/src/...; a wrapper module replaces each
+# with its published twin, v1.X.Y -> v0.X.Y. kube_module DIR PACKAGE...
+# sets one up that imports PACKAGEs (go.sum is written last, so an
+# interrupted setup starts over).
+kube_module() {
+	local dir=$1
+	shift
+	[[ -f "$dir/go.sum" ]] && return
+	mkdir -p "$dir"
+	(
+		cd "$dir"
+		rm -f go.mod
+		go mod init "hydra-tools/$(basename "$dir")" >/dev/null 2>&1
+		{
+			printf 'package tools\n\nimport (\n'
+			printf '\t_ "%s"\n' "$@"
+			printf ')\n'
+		} >tools.go
+		go mod edit -require="k8s.io/kubernetes@$KUBERNETES_VERSION"
+		local gomod m
+		gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+		for m in $(awk '$2 == "=>" && $3 ~ /^\.\/staging\// {print $1}' "$gomod"); do
+			go mod edit -replace="$m=$m@v0.${KUBERNETES_VERSION#v1.}"
+		done
+		go mod tidy
+	)
+}
+
 # Named after the binary, like tool_golangci-lint: `hack/tools.sh
 # kube-apiserver` calls it, as testenv's "not found" message says.
 tool_kube-apiserver() {
 	have kube-apiserver "$KUBERNETES_VERSION" && return
 	local dir="$WORK_DIR/kubernetes-$KUBERNETES_VERSION"
-	mkdir -p "$dir"
-	# k8s.io/kubernetes requires its staging modules (k8s.io/api, ...) at
-	# v0.0.0 and replaces them with ./staging/src/...; a wrapper module
-	# replaces each with its published twin, v1.X.Y -> v0.X.Y.
+	kube_module "$dir" k8s.io/kubernetes/cmd/kube-apiserver
+	gobuild kube-apiserver "$KUBERNETES_VERSION" "$dir" k8s.io/kubernetes/cmd/kube-apiserver
+}
+
+# The rest of a single-node cluster for `make e2e` (docs/development.md):
+# built with the version stamped in, or the components report a version
+# nothing can parse.
+KUBE_CLUSTER=(kubelet kube-controller-manager kube-scheduler kube-proxy kubectl)
+kube_cluster_build() {
+	local name=$1
+	have "$name" "$KUBERNETES_VERSION" && return
+	local dir="$WORK_DIR/kubernetes-cluster-$KUBERNETES_VERSION" v=k8s.io/component-base/version
+	kube_module "$dir" $(printf 'k8s.io/kubernetes/cmd/%s ' "${KUBE_CLUSTER[@]}")
+	log "building $name $KUBERNETES_VERSION (first time only; this takes minutes)"
+	(cd "$dir" && CGO_ENABLED=0 go build -trimpath \
+		-ldflags "-s -w -X $v.gitVersion=$KUBERNETES_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$(cut -d. -f2 <<<"$KUBERNETES_VERSION") -X $v.gitTreeState=clean" \
+		-o "$TOOLS_DIR/$name-$KUBERNETES_VERSION.tmp" "k8s.io/kubernetes/cmd/$name")
+	mv "$TOOLS_DIR/$name-$KUBERNETES_VERSION.tmp" "$TOOLS_DIR/$name-$KUBERNETES_VERSION"
+	ln -sfn "$name-$KUBERNETES_VERSION" "$TOOLS_DIR/$name"
+}
+tool_kubelet() { kube_cluster_build kubelet; }
+tool_kube-controller-manager() { kube_cluster_build kube-controller-manager; }
+tool_kube-scheduler() { kube_cluster_build kube-scheduler; }
+tool_kube-proxy() { kube_cluster_build kube-proxy; }
+tool_kubectl() { kube_cluster_build kubectl; }
+
+# external-provisioner v6.3.0: v6.4.0 needs a sig-storage-lib-external-
+# provisioner the module proxy does not have. Its go.mod pins Kubernetes'
+# staging modules like k8s.io/kubernetes does.
+tool_csi-provisioner() {
+	have csi-provisioner "$CSI_PROVISIONER_VERSION" && return
+	local dir="$WORK_DIR/csi-provisioner-$CSI_PROVISIONER_VERSION"
 	if [[ ! -f "$dir/go.sum" ]]; then
+		mkdir -p "$dir"
 		(
 			cd "$dir"
 			rm -f go.mod
-			go mod init hydra-tools/kubernetes >/dev/null 2>&1
-			printf 'package tools\n\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver"\n' >tools.go
-			go mod edit -require="k8s.io/kubernetes@$KUBERNETES_VERSION"
+			go mod init hydra-tools/csi-provisioner >/dev/null 2>&1
+			printf 'package tools\n\nimport _ "github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner"\n' >tools.go
+			go mod edit -require="github.com/kubernetes-csi/external-provisioner/v6@$CSI_PROVISIONER_VERSION"
 			local gomod m
-			gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
-			for m in $(awk '$2 == "=>" && $3 ~ /^\.\/staging\// {print $1}' "$gomod"); do
-				go mod edit -replace="$m=$m@v0.${KUBERNETES_VERSION#v1.}"
+			gomod=$(go mod download -json "github.com/kubernetes-csi/external-provisioner/v6@$CSI_PROVISIONER_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
+			# Its own replace directives (pinned versions) carry over.
+			for m in $(awk '$1 == "replace" {$1 = ""; $0 = $0} $2 == "=>" && NF == 4 {print $1 "=" $3 "@" $4}' "$gomod"); do
+				go mod edit -replace="$m"
 			done
 			go mod tidy
 		)
 	fi
-	gobuild kube-apiserver "$KUBERNETES_VERSION" "$dir" k8s.io/kubernetes/cmd/kube-apiserver
+	gobuild csi-provisioner "$CSI_PROVISIONER_VERSION" "$dir" github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner
 }
 
-# The peers `make test` needs; golangci-lint is built by `make lint` only,
-# rclone and mc by `make bench` only.
-ALL=(minio consul etcd kube-apiserver)
+# The peers `make test` needs (the cluster of `make e2e` included);
+# golangci-lint is built by `make lint` only, rclone and mc by `make bench`.
+ALL=(minio consul etcd kube-apiserver "${KUBE_CLUSTER[@]}" csi-provisioner)
 for t in "${@:-${ALL[@]}}"; do
 	"tool_$t"
 done
