@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -48,11 +49,18 @@ type Consul struct {
 // until it has elected itself leader. Its log is printed if the test fails.
 func StartConsul(t testing.TB) *Consul {
 	t.Helper()
+	return StartConsulOn(t, "127.0.0.1")
+}
+
+// StartConsulOn is StartConsul on another local address: the end-to-end
+// test binds one that the cluster's pods reach (testenv.ClusterAddr).
+func StartConsulOn(t testing.TB, host string) *Consul {
+	t.Helper()
 	c := &Consul{
 		bin:     Tool(t, "consul"),
 		logPath: filepath.Join(t.TempDir(), "consul.log"),
 	}
-	c.Addr, c.args = consulArgs(t)
+	c.Addr, c.args = consulArgs(t, host)
 	// Cleanups run last-in first-out: stop the agent, then show its log.
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -69,7 +77,7 @@ func StartConsul(t testing.TB) *Consul {
 // consulArgs picks distinct free ports for the HTTP API and the ports a dev
 // server opens anyway (Serf LAN and WAN, server RPC), and turns off DNS and
 // gRPC, which the tests do not use.
-func consulArgs(t testing.TB) (string, []string) {
+func consulArgs(t testing.TB, host string) (string, []string) {
 	ports := make(map[int]bool)
 	for len(ports) < 4 {
 		ports[FreePort(t)] = true
@@ -80,14 +88,14 @@ func consulArgs(t testing.TB) (string, []string) {
 	}
 	args := []string{
 		"agent", "-dev", "-log-level=warn", "-node=hydra-test",
-		"-bind=127.0.0.1", "-client=127.0.0.1",
+		"-bind=" + host, "-client=" + host,
 		"-http-port=" + strconv.Itoa(p[0]),
 		"-serf-lan-port=" + strconv.Itoa(p[1]),
 		"-serf-wan-port=" + strconv.Itoa(p[2]),
 		"-server-port=" + strconv.Itoa(p[3]),
 		"-dns-port=-1", "-grpc-port=-1", "-grpc-tls-port=-1",
 	}
-	return HostPort(p[0]), args
+	return net.JoinHostPort(host, strconv.Itoa(p[0])), args
 }
 
 // start launches the agent and waits until it is ready.

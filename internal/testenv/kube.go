@@ -222,8 +222,9 @@ func writeKubePKI(t testing.TB, dir, token string) kubePKI {
 }
 
 // newCert makes an ECDSA key and a certificate for it: a CA when parent
-// is nil, else a serving certificate for 127.0.0.1 and localhost.
-func newCert(t testing.TB, cn string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*ecdsa.PrivateKey, *x509.Certificate, []byte) {
+// is nil, else a serving certificate for sans (IP addresses and DNS
+// names), 127.0.0.1 and localhost when none are given.
+func newCert(t testing.TB, cn string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, sans ...string) (*ecdsa.PrivateKey, *x509.Certificate, []byte) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -244,8 +245,16 @@ func newCert(t testing.TB, cn string, parent *x509.Certificate, parentKey *ecdsa
 	} else {
 		tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1)}
-		tmpl.DNSNames = []string{"localhost"}
+		if len(sans) == 0 {
+			sans = []string{"127.0.0.1", "localhost"}
+		}
+		for _, san := range sans {
+			if ip := net.ParseIP(san); ip != nil {
+				tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+			} else {
+				tmpl.DNSNames = append(tmpl.DNSNames, san)
+			}
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
 	if err != nil {

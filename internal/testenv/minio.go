@@ -11,10 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -65,6 +67,13 @@ type MinIO struct {
 // serves, and stops it in t.Cleanup. Its log is printed if the test fails.
 func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
+	return StartMinIOOn(t, "127.0.0.1")
+}
+
+// StartMinIOOn is StartMinIO on another local address: the end-to-end test
+// binds one that the cluster's pods reach (testenv.ClusterAddr).
+func StartMinIOOn(t testing.TB, host string) *MinIO {
+	t.Helper()
 	bin := Tool(t, "minio")
 	var errs []error
 	for attempt := range minioStartAttempts {
@@ -73,7 +82,7 @@ func StartMinIO(t testing.TB) *MinIO {
 		// sealed with the root credentials, which change too.
 		dataDir, stateDir := t.TempDir(), t.TempDir()
 		logPath := filepath.Join(stateDir, "minio.log")
-		m, err := startMinIO(t, bin, dataDir, stateDir, logPath)
+		m, err := startMinIO(t, bin, host, dataDir, stateDir, logPath)
 		if err == nil {
 			t.Cleanup(func() {
 				m.Stop()
@@ -92,10 +101,10 @@ func StartMinIO(t testing.TB) *MinIO {
 
 // startMinIO runs one server on fresh ports and waits for it to be live; on
 // failure the process is gone again.
-func startMinIO(t testing.TB, bin, dataDir, stateDir, logPath string) (*MinIO, error) {
+func startMinIO(t testing.TB, bin, host, dataDir, stateDir, logPath string) (*MinIO, error) {
 	port, consolePort := FreePort(t), FreePort(t)
 	m := &MinIO{
-		Endpoint:  "http://" + HostPort(port),
+		Endpoint:  "http://" + net.JoinHostPort(host, strconv.Itoa(port)),
 		AccessKey: "hydra" + rand.Text()[:12], // MinIO allows 3–20 characters
 		SecretKey: rand.Text(),
 		exited:    make(chan struct{}),
@@ -106,8 +115,8 @@ func startMinIO(t testing.TB, bin, dataDir, stateDir, logPath string) (*MinIO, e
 		return nil, err
 	}
 	m.cmd = exec.Command(bin, "server",
-		"--address", HostPort(port),
-		"--console-address", HostPort(consolePort),
+		"--address", net.JoinHostPort(host, strconv.Itoa(port)),
+		"--console-address", net.JoinHostPort(host, strconv.Itoa(consolePort)),
 		"--certs-dir", filepath.Join(stateDir, "certs"), // not ~/.minio
 		"--memlimit", minioMemLimit,
 		dataDir)
