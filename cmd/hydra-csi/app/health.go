@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/klog/v2"
 )
 
@@ -29,13 +31,15 @@ type healthServer struct {
 }
 
 // listenHealth binds addr now, so that a port in use fails the start.
-func listenHealth(addr string, p prober) (*healthServer, error) {
+// It serves GET /healthz, and GET /metrics from metrics.
+func listenHealth(addr string, p prober, metrics prometheus.Gatherer) (*healthServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--health-address %q: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { healthz(w, r, p) })
+	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return &healthServer{http: srv, ln: ln}, nil
 }

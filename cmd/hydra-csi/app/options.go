@@ -85,7 +85,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "how long running RPCs may finish on SIGTERM")
 	fs.StringVar(&o.KubeletRegistrationDir, "kubelet-registration-dir", o.KubeletRegistrationDir, "kubelet's plugin registry, e.g. /var/lib/kubelet/plugins_registry: register with kubelet there (node mode; off when empty, as with the node-driver-registrar sidecar)")
 	fs.StringVar(&o.KubeletCSIEndpoint, "kubelet-csi-endpoint", o.KubeletCSIEndpoint, "the CSI socket's path as kubelet sees it on the host (default: the path of --endpoint)")
-	fs.StringVar(&o.HealthAddress, "health-address", o.HealthAddress, "serve GET /healthz (the Identity Probe) on this address, e.g. :9808; off when empty")
+	fs.StringVar(&o.HealthAddress, "health-address", o.HealthAddress, "serve GET /healthz (the Identity Probe) and GET /metrics on this address, e.g. :9808; off when empty")
 }
 
 // node and controller report what the mode serves.

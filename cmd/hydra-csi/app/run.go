@@ -7,6 +7,8 @@ import (
 	"io"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/pflag"
 	"k8s.io/klog/v2"
 
@@ -71,9 +73,13 @@ func serve(ctx context.Context, opts Options, ready chan<- string) error {
 			return err
 		}
 	}
+	// The node's metrics (store, agent) and the process's, on /metrics
+	// of --health-address.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var n *node
 	if opts.node() {
-		if n, err = startNode(opts, cl); err != nil {
+		if n, err = startNode(opts, cl, reg); err != nil {
 			return err
 		}
 		dopts.Cache, dopts.Views, dopts.Agent = n.cache, n.views, n.agent
@@ -89,7 +95,7 @@ func serve(ctx context.Context, opts Options, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
-	side, err := startSidecars(opts, d)
+	side, err := startSidecars(opts, d, reg)
 	if err != nil {
 		srv.Stop(0)
 		return err
@@ -122,8 +128,8 @@ func serve(ctx context.Context, opts Options, ready chan<- string) error {
 }
 
 // startNode opens the node's store, its RAM tier and the agent.
-func startNode(opts Options, cl *client.Client) (*node, error) {
-	c, err := cache.New(cache.Options{Root: opts.CacheRoot, Reader: source.NewReaderMux(source.FetchOptions{})})
+func startNode(opts Options, cl *client.Client, reg prometheus.Registerer) (*node, error) {
+	c, err := cache.New(cache.Options{Root: opts.CacheRoot, Reader: source.NewReaderMux(source.FetchOptions{}), Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +141,7 @@ func startNode(opts Options, cl *client.Client) (*node, error) {
 		n.memoryViews = cache.NewViews(n.memory.Layout())
 	}
 	n.agent, err = agent.New(agent.Options{Node: opts.NodeID, Client: cl, Cache: c, Views: n.views,
-		Memory: n.memory, MemoryViews: n.memoryViews})
+		Memory: n.memory, MemoryViews: n.memoryViews, Registerer: reg})
 	if err != nil {
 		return nil, fmt.Errorf("node agent: %w", err)
 	}

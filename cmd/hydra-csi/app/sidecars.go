@@ -1,6 +1,7 @@
 package app
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/klog/v2"
 
 	"github.com/hydra-csi/hydra/pkg/driver"
@@ -17,7 +18,7 @@ type sidecars struct {
 
 // startSidecars opens what opts ask for and serves it. On error nothing
 // is left open.
-func startSidecars(opts Options, d *driver.Driver) (*sidecars, error) {
+func startSidecars(opts Options, d *driver.Driver, metrics prometheus.Gatherer) (*sidecars, error) {
 	s := &sidecars{errs: make(chan error, 2)}
 	var err error
 	if opts.node() && opts.KubeletRegistrationDir != "" {
@@ -29,13 +30,13 @@ func startSidecars(opts Options, d *driver.Driver) (*sidecars, error) {
 		klog.InfoS("serving kubelet plugin registration", "socket", s.reg.path, "endpoint", opts.kubeletCSIPath)
 	}
 	if opts.HealthAddress != "" {
-		s.health, err = listenHealth(opts.HealthAddress, d)
+		s.health, err = listenHealth(opts.HealthAddress, d, metrics)
 		if err != nil {
 			s.stopRegistration()
 			return nil, err
 		}
 		go func() { s.errs <- s.health.serve() }()
-		klog.InfoS("serving /healthz", "address", s.health.addr())
+		klog.InfoS("serving /healthz and /metrics", "address", s.health.addr())
 	}
 	return s, nil
 }

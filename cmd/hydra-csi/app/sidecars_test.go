@@ -196,6 +196,31 @@ func TestHealthz(t *testing.T) {
 	}
 }
 
+// TestMetrics checks /metrics serves the node's metrics — the store's and
+// the agent's — and the process's.
+func TestMetrics(t *testing.T) {
+	p := startPlugin(t)
+	resp, err := http.Get("http://" + p.health + "/metrics") //nolint:gosec // G107: the test's own loopback URL
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics = %d %q", resp.StatusCode, body)
+	}
+	// A counter of the store, one of the agent (both there before any
+	// download) and a metric of the process.
+	for _, name := range []string{"hydra_cache_downloaded_bytes_total", "hydra_agent_flips_total", "process_resident_memory_bytes"} {
+		if !strings.Contains(string(body), "\n# TYPE "+name+" ") {
+			t.Errorf("GET /metrics has no %s:\n%s", name, body)
+		}
+	}
+}
+
 // TestSidecarFlagsRefused checks bad values of the new flags stop the
 // start with an error naming the flag, and leave an existing file alone.
 func TestSidecarFlagsRefused(t *testing.T) {
