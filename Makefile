@@ -17,10 +17,11 @@ TEST_PARALLEL ?= 2
 TEST_TIMEOUT  ?= 45m
 TEST_FLAGS    ?=
 BENCH_TIME    ?= 1x
+E2E_TIMEOUT   ?= 40m
 
 .PHONY: help
 help: ## Show this help.
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## Build hydra, hydra-manager and hydra-csi into ./bin.
@@ -28,12 +29,22 @@ build: ## Build hydra, hydra-manager and hydra-csi into ./bin.
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
 .PHONY: tools
-tools: ## Build the real test peers (MinIO, Consul, etcd, kube-apiserver) into $(HYDRA_TOOLS_DIR), once.
+tools: ## Build the real test peers (MinIO, Consul, etcd, Kubernetes, csi-provisioner) into $(HYDRA_TOOLS_DIR), once.
 	hack/tools.sh
 
 .PHONY: test
-test: tools ## Install what the tests need, then run every test with -race (fuzz seeds included).
+test: tools ## Install what the tests need, run every test with -race (fuzz seeds included), then make e2e.
+	hack/host-packages.sh
 	$(GO) test -race -count=1 -p $(TEST_PARALLEL) -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
+	$(MAKE) e2e
+
+# The cluster's own binaries come from hack/tools.sh; containerd, runc,
+# iptables, the CNI plugins and busybox from Debian (hack/host-packages.sh).
+.PHONY: e2e
+e2e: ## Whole system on a real single-node Kubernetes: images, manifests, kubelet mounts, drained rollouts (root).
+	hack/host-packages.sh
+	hack/tools.sh etcd kube-apiserver kubelet kube-controller-manager kube-scheduler kube-proxy kubectl csi-provisioner minio consul
+	$(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v ./tests/e2e/
 
 # The download benchmark reads BENCH_SHAPES (full | small | COUNTxSIZE,...),
 # BENCH_ROUNDS, BENCH_CONTENDERS, BENCH_OUT (default _output/bench) and
