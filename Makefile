@@ -28,6 +28,14 @@ build: ## Build hydra, hydra-manager and hydra-csi into ./bin.
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
+# No container engine needed: docs/images.md. IMAGES_FLAGS=-support adds the
+# registry-less end-to-end test's pause, busybox and csi-provisioner images.
+IMAGES_OUT   ?= _output/images
+IMAGES_FLAGS ?=
+.PHONY: images
+images: ## Build the hydra-manager, hydra-csi and hydra-csi-node images as docker-archives in _output/images (no engine needed).
+	$(GO) run ./hack/images -out $(IMAGES_OUT) -tag $(VERSION) $(IMAGES_FLAGS)
+
 .PHONY: tools
 tools: ## Build the real test peers (MinIO, Consul, etcd, Kubernetes, csi-provisioner) into $(HYDRA_TOOLS_DIR), once.
 	hack/tools.sh
