@@ -2,8 +2,8 @@
 # Installs the Debian packages the end-to-end cluster needs from the host
 # (testenv.ClusterPackages): containerd and runc for the containers,
 # iptables for kube-proxy and CNI, the CNI plugins, and busybox-static for
-# the node image's mount/umount and the test's workload image. Returns at
-# once when they are there.
+# the node and busybox images (internal/images' tests import every image
+# into a real containerd). Returns at once when they are there.
 set -euo pipefail
 
 PACKAGES=(containerd runc iptables containernetworking-plugins busybox-static)
@@ -21,5 +21,5 @@ if [[ $(id -u) != 0 ]]; then
 fi
 echo "host-packages: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq || true # a stale index still works when the mirror is unreachable
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+apt-get -o DPkg::Lock::Timeout=300 update -qq || true # a stale index still works when the mirror is unreachable
+apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

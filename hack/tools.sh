@@ -221,29 +221,9 @@ tool_csi-provisioner() {
 	gobuild csi-provisioner "$CSI_PROVISIONER_VERSION" "$dir" github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner
 }
 
-# Debian packages internal/images' tests need: a containerd to import the
-# images into, and the static busybox the node and busybox images carry.
-# Installed where apt-get can run (root on Debian, as CI is); elsewhere the
-# tests fail naming the same apt command.
-DEBS=(containerd busybox-static)
-tool_debs() {
-	local missing=() p
-	for p in "${DEBS[@]}"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-	done
-	((${#missing[@]})) || return 0
-	if [[ $EUID -ne 0 ]] || ! command -v apt-get >/dev/null; then
-		log "install these yourself: apt-get install -y ${missing[*]}"
-		return 0
-	fi
-	log "installing ${missing[*]} with apt-get"
-	apt-get -o DPkg::Lock::Timeout=300 update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${missing[@]}" >/dev/null
-}
-
 # The peers `make test` needs (the cluster of `make e2e` included);
 # golangci-lint is built by `make lint` only, rclone and mc by `make bench`.
-ALL=(debs minio consul etcd kube-apiserver "${KUBE_CLUSTER[@]}" csi-provisioner)
+ALL=(minio consul etcd kube-apiserver "${KUBE_CLUSTER[@]}" csi-provisioner)
 for t in "${@:-${ALL[@]}}"; do
 	"tool_$t"
 done
