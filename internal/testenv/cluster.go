@@ -64,9 +64,10 @@ type Cluster struct {
 	// Client is a clientset on Kubeconfig.
 	Client kubernetes.Interface
 	// KubeletRoot is kubelet's --root-dir (not /var/lib/kubelet, so that
-	// a run leaves nothing in the host's paths).
+	// a run leaves nothing in the host's paths), below Dir.
 	KubeletRoot string
-	// Dir holds every component's state and log.
+	// Dir holds every component's state and log; it is a shared mount, so
+	// hostPath volumes below it may use Bidirectional propagation.
 	Dir string
 	// ContainerdSock is containerd's gRPC socket, for ctr.
 	ContainerdSock string
@@ -80,7 +81,14 @@ type Cluster struct {
 	// iptablesBefore is iptables-save (without counters) before the start.
 	iptablesBefore string
 	forwardBefore  string
+	// hostDirs are the host paths kubelet writes whatever its root
+	// (/var/log/containers, /var/lib/kubelet/device-plugins), with
+	// whether each existed before the run.
+	hostDirs map[string]bool
 }
+
+// kubeletHostDirs are the paths kubelet hard-codes outside --root-dir.
+var kubeletHostDirs = []string{"/var/log/containers", "/var/lib/kubelet"}
 
 // StartCluster brings the cluster up, imports the docker-archive image
 // tarballs in images (the pause image, localhost/pause:e2e, among them),
@@ -116,8 +124,13 @@ func StartCluster(t testing.TB, images ...string) *Cluster {
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); err == nil {
 		c.forwardBefore = strings.TrimSpace(string(b))
 	}
+	c.hostDirs = map[string]bool{}
+	for _, d := range kubeletHostDirs {
+		c.hostDirs[d] = fileExists(d)
+	}
 	t.Cleanup(c.teardown)
 
+	c.shareDir()
 	c.network()
 	c.startContainerd()
 	for _, img := range images {
@@ -288,19 +301,23 @@ func (c *Cluster) writePKI(token string) kubePKI {
 	return p
 }
 
-// startKubelet makes kubelet's root a shared mount (mounts are private on
-// this machine, and the CSI node plugin's Bidirectional propagation needs a
-// shared one), writes its configuration and starts it.
+// shareDir makes Dir a shared mount: mounts are private on this machine,
+// and Bidirectional propagation (the CSI node plugin's, on kubelet's root
+// and on its store, both below Dir) needs a shared one.
+func (c *Cluster) shareDir() {
+	if err := unix.Mount(c.Dir, c.Dir, "", unix.MS_BIND, ""); err != nil {
+		c.t.Fatalf("testenv: bind %s: %v", c.Dir, err)
+	}
+	if err := unix.Mount("", c.Dir, "", unix.MS_SHARED|unix.MS_REC, ""); err != nil {
+		c.t.Fatalf("testenv: make %s rshared: %v", c.Dir, err)
+	}
+}
+
+// startKubelet writes kubelet's configuration and starts it.
 func (c *Cluster) startKubelet(bin string) {
 	t := c.t
 	if err := os.MkdirAll(c.KubeletRoot, 0o750); err != nil {
 		t.Fatal(err)
-	}
-	if err := unix.Mount(c.KubeletRoot, c.KubeletRoot, "", unix.MS_BIND, ""); err != nil {
-		t.Fatalf("testenv: bind %s: %v", c.KubeletRoot, err)
-	}
-	if err := unix.Mount("", c.KubeletRoot, "", unix.MS_SHARED|unix.MS_REC, ""); err != nil {
-		t.Fatalf("testenv: make %s rshared: %v", c.KubeletRoot, err)
 	}
 	conf := fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -321,7 +338,8 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%%", imagefs.available: "1%%", nodefs.inodesFree: "1%%"}
 serializeImagePulls: false
-`, c.ContainerdSock, ClusterAddr)
+podLogsDir: %s
+`, c.ContainerdSock, ClusterAddr, filepath.Join(c.Dir, "pod-logs"))
 	path := filepath.Join(c.Dir, "kubelet-config.yaml")
 	writeFile(t, path, conf)
 	c.start("kubelet", bin, "--config="+path, "--kubeconfig="+c.Kubeconfig, "--root-dir="+c.KubeletRoot,
@@ -437,6 +455,7 @@ func (c *Cluster) teardown() {
 		}
 	}
 	c.removeNewChains()
+	c.removeHostDirs()
 	if c.forwardBefore != "" {
 		_ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte(c.forwardBefore), 0o644)
 	}
@@ -455,6 +474,26 @@ func (c *Cluster) teardown() {
 		}
 	} else {
 		t.Logf("testenv: cluster state and logs kept in %s", c.Dir)
+	}
+}
+
+// removeHostDirs removes kubelet's container log links that point below
+// Dir, and the host directories kubelet made that were not there before.
+func (c *Cluster) removeHostDirs() {
+	if ents, err := os.ReadDir("/var/log/containers"); err == nil {
+		for _, e := range ents {
+			p := filepath.Join("/var/log/containers", e.Name())
+			if target, err := os.Readlink(p); err == nil && strings.HasPrefix(target, c.Dir+"/") {
+				_ = os.Remove(p)
+			}
+		}
+	}
+	for d, existed := range c.hostDirs {
+		if !existed {
+			if err := os.RemoveAll(d); err != nil {
+				c.t.Errorf("testenv: remove %s: %v", d, err)
+			}
+		}
 	}
 }
 
