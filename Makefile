@@ -21,7 +21,7 @@ E2E_TIMEOUT   ?= 40m
 
 .PHONY: help
 help: ## Show this help.
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## Build hydra, hydra-manager and hydra-csi into ./bin.
@@ -80,6 +80,13 @@ verify: ## Check gofmt, go vet and that go.mod/go.sum are tidy.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
+
+# kubectl renders deploy/ (kustomize), etcd and kube-apiserver take the
+# server-side dry runs, csi-provisioner parses the controller's flags.
+.PHONY: verify-manifests
+verify-manifests: ## Render every kustomization in deploy/, dry-run it on a real kube-apiserver and check its invariants.
+	hack/tools.sh etcd kube-apiserver kubectl csi-provisioner
+	$(GO) test -count=1 ./tests/manifests/
 
 .PHONY: clean
 clean: ## Remove build output (the tools cache stays; rm -rf $(HYDRA_TOOLS_DIR) to rebuild it).

@@ -148,7 +148,10 @@ func startAPIServer(bin, dir, etcd string, pki kubePKI, token string) (*process,
 		"--token-auth-file="+pki.tokens, "--authorization-mode=RBAC",
 		"--secure-port="+strconv.Itoa(port), "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
 		"--cert-dir="+certDir, "--tls-cert-file="+pki.certFile, "--tls-private-key-file="+pki.keyFile,
-		"--service-cluster-ip-range="+kubeServiceRange)
+		"--service-cluster-ip-range="+kubeServiceRange,
+		// As kubeadm, kind and managed clusters do: CSI node plugins are
+		// privileged pods, and tests/manifests dry-runs one.
+		"--allow-privileged=true")
 	if err != nil {
 		return nil, url, err
 	}

@@ -1,0 +1,224 @@
+package manifests_test
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/hydra-csi/hydra/cmd/hydra-csi/app"
+)
+
+// checkNode: the node DaemonSet as kubelet and the plugin need it.
+func checkNode(o objects) error {
+	ds, err := typed[appsv1.DaemonSet](o, "DaemonSet", nodeDS)
+	if err != nil {
+		return err
+	}
+	spec := &ds.Spec.Template.Spec
+	c := container(spec, csiContainer)
+	if c == nil {
+		return fmt.Errorf("DaemonSet %s: no container %s", nodeDS, csiContainer)
+	}
+	errs := []error{
+		nodeScheduling(ds),
+		nodePrivileges(spec),
+		nodeEnv(o, ds.Namespace, c),
+		nodePaths(o, ds.Namespace, spec, c),
+		nodeLiveness(spec, c),
+	}
+	return errors.Join(errs...)
+}
+
+// nodeScheduling: the plugin runs on every node, first.
+func nodeScheduling(ds *appsv1.DaemonSet) error {
+	spec := &ds.Spec.Template.Spec
+	var errs []error
+	if spec.PriorityClassName != "system-node-critical" {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: priorityClassName %q: want system-node-critical (pods cannot start on a node without it)", nodeDS, spec.PriorityClassName))
+	}
+	if !slices.ContainsFunc(spec.Tolerations, func(t corev1.Toleration) bool {
+		return t.Key == "" && t.Operator == corev1.TolerationOpExists && t.Effect == ""
+	}) {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: needs a toleration {operator: Exists} to run on tainted nodes", nodeDS))
+	}
+	us := ds.Spec.UpdateStrategy
+	if us.Type != appsv1.RollingUpdateDaemonSetStrategyType || us.RollingUpdate == nil || us.RollingUpdate.MaxUnavailable == nil ||
+		us.RollingUpdate.MaxUnavailable.IntValue() != 1 {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: updateStrategy must be RollingUpdate with maxUnavailable 1", nodeDS))
+	}
+	return errors.Join(errs...)
+}
+
+// nodePrivileges: hydra-csi mounts, so it is privileged; nothing else is.
+func nodePrivileges(spec *corev1.PodSpec) error {
+	var errs []error
+	for _, c := range allContainers(spec) {
+		priv := c.SecurityContext != nil && c.SecurityContext.Privileged != nil && *c.SecurityContext.Privileged
+		switch {
+		case c.Name == csiContainer && !priv:
+			errs = append(errs, fmt.Errorf("DaemonSet %s: container %s must be privileged: it mounts, with Bidirectional propagation", nodeDS, c.Name))
+		case c.Name != csiContainer && priv:
+			errs = append(errs, fmt.Errorf("DaemonSet %s: container %s is privileged: only %s may be", nodeDS, c.Name, csiContainer))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// nodeEnv: the node name from the downward API, the manager and its
+// token, and the optional S3 settings.
+func nodeEnv(o objects, ns string, c *corev1.Container) error {
+	var errs []error
+	byName := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		byName[e.Name] = e
+	}
+	if e := byName["NODE_NAME"]; e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || e.ValueFrom.FieldRef.FieldPath != "spec.nodeName" {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: env NODE_NAME must come from the downward API's spec.nodeName (the node agent's identity)", nodeDS))
+	}
+	if e := byName["HYDRA_MANAGER"]; e.ValueFrom == nil || e.ValueFrom.ConfigMapKeyRef == nil ||
+		!strings.HasPrefix(e.ValueFrom.ConfigMapKeyRef.Name, "hydra-config") || e.ValueFrom.ConfigMapKeyRef.Key != "manager-url" {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: env HYDRA_MANAGER must come from ConfigMap hydra-config, key manager-url", nodeDS))
+	}
+	if e := byName["HYDRA_TOKEN"]; e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil ||
+		!strings.HasPrefix(e.ValueFrom.SecretKeyRef.Name, "hydra-node-token") || e.ValueFrom.SecretKeyRef.Key != "token" {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: env HYDRA_TOKEN must come from Secret hydra-node-token, key token", nodeDS))
+	}
+	if !slices.ContainsFunc(c.EnvFrom, func(e corev1.EnvFromSource) bool {
+		return e.SecretRef != nil && strings.HasPrefix(e.SecretRef.Name, "hydra-s3") && e.SecretRef.Optional != nil && *e.SecretRef.Optional
+	}) {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: S3 settings must come from envFrom Secret hydra-s3, optional (instance roles need none)", nodeDS))
+	}
+	env, err := envValues(o, ns, c)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: %w", nodeDS, err))
+	}
+	if _, err := csiOptions(c.Args, env); err != nil {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: %w", nodeDS, err))
+	}
+	return errors.Join(errs...)
+}
+
+// nodeHostPaths are the hostPath volumes an overlay patches by name.
+var nodeHostPaths = []string{"plugin-dir", "registration-dir", "kubelet-dir", "store"}
+
+// nodePaths: the host paths, their mounts and the flags agree, so that
+// kubelet and the plugin see the same files and mounts propagate.
+func nodePaths(o objects, ns string, spec *corev1.PodSpec, c *corev1.Container) error {
+	var errs []error
+	host := map[string]string{}
+	for _, name := range nodeHostPaths {
+		v := volume(spec, name)
+		if v == nil || v.HostPath == nil {
+			errs = append(errs, fmt.Errorf("DaemonSet %s: needs hostPath volume %s (overlays patch it by that name)", nodeDS, name))
+			continue
+		}
+		host[name] = v.HostPath.Path
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	// kubelet hands target paths on the host: the container must see its
+	// root at the same path, and mounts made there must reach the host.
+	kd := mountOf(c, "kubelet-dir")
+	switch {
+	case kd == nil:
+		errs = append(errs, fmt.Errorf("DaemonSet %s: %s does not mount kubelet-dir", nodeDS, csiContainer))
+	case kd.MountPath != host["kubelet-dir"]:
+		errs = append(errs, fmt.Errorf("DaemonSet %s: kubelet-dir is mounted at %s but is %s on the host: kubelet's target paths would not resolve", nodeDS, kd.MountPath, host["kubelet-dir"]))
+	case kd.MountPropagation == nil || *kd.MountPropagation != corev1.MountPropagationBidirectional:
+		errs = append(errs, fmt.Errorf("DaemonSet %s: kubelet-dir must be mounted with mountPropagation Bidirectional: the plugin's bind mounts must reach kubelet and the pods", nodeDS))
+	}
+	env, _ := envValues(o, ns, c) // nodeEnv reports its errors
+	opts, err := csiOptions(c.Args, env)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	errs = append(errs, nodeSocketPaths(c, host, opts)...)
+	errs = append(errs, nodeStorePaths(c, opts)...)
+	return errors.Join(errs...)
+}
+
+// nodeSocketPaths: the CSI socket is in plugin-dir, where kubelet (told
+// by --kubelet-csi-endpoint) dials it; the registration socket is in
+// registration-dir.
+func nodeSocketPaths(c *corev1.Container, host map[string]string, opts app.Options) []error {
+	var errs []error
+	sock := socketPath(opts.Endpoint)
+	pd := mountOf(c, "plugin-dir")
+	if pd == nil || path.Dir(sock) != pd.MountPath {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: --endpoint %s must be in the plugin-dir mount", nodeDS, opts.Endpoint))
+	}
+	if opts.KubeletRegistrationDir != "" {
+		if want := path.Join(host["plugin-dir"], path.Base(sock)); opts.KubeletCSIEndpoint != want {
+			errs = append(errs, fmt.Errorf("DaemonSet %s: --kubelet-csi-endpoint %q: kubelet finds the socket at %s on the host", nodeDS, opts.KubeletCSIEndpoint, want))
+		}
+		if rd := mountOf(c, "registration-dir"); rd == nil || rd.MountPath != opts.KubeletRegistrationDir {
+			errs = append(errs, fmt.Errorf("DaemonSet %s: --kubelet-registration-dir %s is not where registration-dir is mounted", nodeDS, opts.KubeletRegistrationDir))
+		}
+	}
+	return errs
+}
+
+// nodeStorePaths: the cache root is the store volume, and the RAM tier's
+// tmpfs is under a Bidirectional mount, so that it outlives a restart of
+// the plugin's container (pods read from it).
+func nodeStorePaths(c *corev1.Container, opts app.Options) []error {
+	var errs []error
+	if m := mountHolding(c, opts.CacheRoot); m == nil || m.Name != "store" {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: --cache-root %s is not on the store volume", nodeDS, opts.CacheRoot))
+	}
+	if opts.MemoryRoot == "" {
+		return errs
+	}
+	m := mountHolding(c, opts.MemoryRoot)
+	if m == nil || m.MountPropagation == nil || *m.MountPropagation != corev1.MountPropagationBidirectional {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: --memory-root %s must be under a mount with Bidirectional propagation, "+
+			"or the tmpfs dies with the container and a restarted plugin loses the RAM copies pods read", nodeDS, opts.MemoryRoot))
+	}
+	if lim, ok := c.Resources.Limits[corev1.ResourceMemory]; ok {
+		size := resource.MustParse(opts.MemorySize)
+		if lim.Cmp(size) <= 0 {
+			errs = append(errs, fmt.Errorf("DaemonSet %s: memory limit %s is not above --memory-size %s: the tmpfs pages count against it", nodeDS, lim.String(), opts.MemorySize))
+		}
+	}
+	return errs
+}
+
+// nodeLiveness: a liveness probe on /healthz, at a port something in the
+// pod serves it on (hydra-csi's --health-address, or the livenessprobe
+// sidecar's --health-port).
+func nodeLiveness(spec *corev1.PodSpec, c *corev1.Container) error {
+	p := c.LivenessProbe
+	if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" {
+		return fmt.Errorf("DaemonSet %s: %s needs a livenessProbe httpGet /healthz", nodeDS, csiContainer)
+	}
+	port, err := portNumber(c, p.HTTPGet.Port)
+	if err != nil {
+		return fmt.Errorf("DaemonSet %s: %w", nodeDS, err)
+	}
+	served := map[int]bool{}
+	if addr, ok := flagValue(c.Args, "health-address"); ok {
+		n, err := addressPort(addr)
+		if err != nil {
+			return fmt.Errorf("DaemonSet %s: --health-address: %w", nodeDS, err)
+		}
+		served[n] = true
+	}
+	for _, sc := range spec.Containers {
+		if v, ok := flagValue(sc.Args, "health-port"); ok && sc.Name != csiContainer {
+			var n int
+			_, _ = fmt.Sscan(v, &n)
+			served[n] = true
+		}
+	}
+	if !served[port] {
+		return fmt.Errorf("DaemonSet %s: the liveness probe asks port %d, which nothing in the pod serves /healthz on", nodeDS, port)
+	}
+	return nil
+}
