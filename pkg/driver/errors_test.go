@@ -114,6 +114,9 @@ func TestParseAttrs(t *testing.T) {
 		{"channel only", map[string]string{"channel": "idx"}, ""},
 		{"all keys and kubelet's", map[string]string{"channel": "idx", "medium": "memory", "release": "v1",
 			"manager": "http://m:8080", ctxPodUID: "u", ctxEphemeral: "true"}, ""},
+		// What kubelet passes for a PV that csi-provisioner made.
+		{"csi-provisioner's identity", map[string]string{"channel": "idx", "medium": "disk",
+			"storage.kubernetes.io/csiProvisionerIdentity": "1763776036-8081-hydra.csi.dev"}, ""},
 		{"missing channel", map[string]string{"medium": "disk"}, "volume_context.channel"},
 		{"bad channel", map[string]string{"channel": "Not_A_Label"}, "volume_context.channel"},
 		{"bad medium", map[string]string{"channel": "idx", "medium": "tape"}, "volume_context.medium"},

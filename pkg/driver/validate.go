@@ -28,13 +28,17 @@ const (
 // Keys that Kubernetes adds: csi-provisioner's --extra-create-metadata
 // parameters and kubelet's podInfoOnMount / ephemeral context.
 const (
-	k8sPrefix       = "csi.storage.k8s.io/"
-	paramPVCName    = k8sPrefix + "pvc/name"
-	paramPVCNs      = k8sPrefix + "pvc/namespace"
-	ctxPodName      = k8sPrefix + "pod.name"
-	ctxPodNamespace = k8sPrefix + "pod.namespace"
-	ctxPodUID       = k8sPrefix + "pod.uid"
-	ctxEphemeral    = k8sPrefix + "ephemeral"
+	k8sPrefix = "csi.storage.k8s.io/"
+	// provisionerPrefix is csi-provisioner's own: every PV it makes carries
+	// storage.kubernetes.io/csiProvisionerIdentity in its volume attributes,
+	// which kubelet hands to NodeStage and NodePublish.
+	provisionerPrefix = "storage.kubernetes.io/"
+	paramPVCName      = k8sPrefix + "pvc/name"
+	paramPVCNs        = k8sPrefix + "pvc/namespace"
+	ctxPodName        = k8sPrefix + "pod.name"
+	ctxPodNamespace   = k8sPrefix + "pod.namespace"
+	ctxPodUID         = k8sPrefix + "pod.uid"
+	ctxEphemeral      = k8sPrefix + "ephemeral"
 
 	// AnnotationChannel and AnnotationRelease on a PVC choose its channel
 	// (and pin) when the StorageClass has no channel parameter.
@@ -75,12 +79,12 @@ func invalid(field, value, format string, args ...any) error {
 }
 
 // parseAttrs checks the attributes in m (field names them in errors:
-// "parameters", "volume_context"). Keys under csi.storage.k8s.io/ are
-// Kubernetes' and ignored here. The channel may be missing only when
+// "parameters", "volume_context"). Keys under csi.storage.k8s.io/ and
+// storage.kubernetes.io/ are Kubernetes' and ignored here. The channel may be missing only when
 // channelOptional (CreateVolume reads it from the PVC then).
 func parseAttrs(field string, m map[string]string, channelOptional bool) (volumeAttrs, error) {
 	for k := range m {
-		if !slices.Contains(knownAttrs, k) && !strings.HasPrefix(k, k8sPrefix) {
+		if !slices.Contains(knownAttrs, k) && !strings.HasPrefix(k, k8sPrefix) && !strings.HasPrefix(k, provisionerPrefix) {
 			return volumeAttrs{}, invalid(field+"."+k, "", "unknown attribute; the known ones are %s", strings.Join(knownAttrs, ", "))
 		}
 	}
