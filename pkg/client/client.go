@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hydra-csi/hydra/pkg/api"
@@ -93,14 +94,42 @@ func hasStatus(err error, status int) bool {
 	return errors.As(err, &e) && e.Status == status
 }
 
+// dialAttempts and dialBackoff bound the retries of a request whose
+// connection was refused: 0.2+0.4+0.8+1.6 s, then the error.
+const (
+	dialAttempts = 5
+	dialBackoff  = 200 * time.Millisecond
+)
+
+// refused reports whether err is a refused connection (nothing listens at
+// the address): the one failure after which a request was surely not
+// received.
+func refused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
+
 // do sends a request with an optional JSON body and decodes a JSON answer
 // into out (when out is not nil).
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
-	req, err := c.newRequest(ctx, method, path, query, in)
-	if err != nil {
-		return err
+	var (
+		req  *http.Request
+		resp *http.Response
+		err  error
+	)
+	for attempt := 0; ; attempt++ {
+		if req, err = c.newRequest(ctx, method, path, query, in); err != nil {
+			return err
+		}
+		resp, err = c.http.Do(req)
+		if err == nil || !refused(err) || attempt+1 == dialAttempts {
+			break
+		}
+		// No connection, so the request never reached a manager and any
+		// method may be sent again: behind a Service, a replica that just
+		// died stays among the endpoints for a moment.
+		select {
+		case <-ctx.Done():
+		case <-time.After(dialBackoff << attempt):
+		}
 	}
-	resp, err := c.http.Do(req)
 	if err != nil {
 		// net/http's *url.Error repeats the method and URL named here;
 		// keep only its cause.

@@ -1,0 +1,63 @@
+package client_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hydra-csi/hydra/pkg/client"
+)
+
+// TestRefusedConnectionRetried: a manager replica that is not listening
+// yet (or any more) refuses the connection; the request is sent again
+// after a pause and reaches the server once it listens. A server that
+// never comes back gives the refusal as the error.
+func TestRefusedConnectionRetried(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // refused from now on
+	cl, err := client.New("http://" + addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	served := make(chan struct{})
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("listen again on %s: %v", addr, err)
+			close(served)
+			return
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })}
+		go func() { _ = srv.Serve(l) }()
+		<-served
+		_ = srv.Close()
+	}()
+	if err := cl.Healthz(context.Background()); err != nil {
+		t.Errorf("Healthz with the server listening after 300ms: %v", err)
+	}
+	close(served)
+
+	l2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := l2.Addr().String()
+	l2.Close()
+	cl2, err := client.New("http://" + gone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cl2.Healthz(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("Healthz with nothing listening: %v, want the refusal", err)
+	}
+}
