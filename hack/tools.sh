@@ -173,7 +173,7 @@ tool_kube-apiserver() {
 	gobuild kube-apiserver "$KUBERNETES_VERSION" "$dir" k8s.io/kubernetes/cmd/kube-apiserver
 }
 
-# The rest of a single-node cluster for `make e2e` (docs/development.md):
+# The rest of a single-node cluster for `make e2e` (tests/e2e):
 # built with the version stamped in, or the components report a version
 # nothing can parse.
 KUBE_CLUSTER=(kubelet kube-controller-manager kube-scheduler kube-proxy kubectl)

@@ -17,7 +17,7 @@ import (
 //
 // RBAC: the controller's service account needs `get` on
 // persistentvolumeclaims (all namespaces: csi-provisioner serves them all).
-// TODO(manifests issue): grant it in the controller's ClusterRole.
+// deploy/kubernetes/base/controller-rbac.yaml grants it.
 type PVCGetter = corev1client.PersistentVolumeClaimsGetter
 
 // channelFromPVC is the second source of a channel (DESIGN §3), used when
