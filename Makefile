@@ -79,6 +79,7 @@ lint: ## Run golangci-lint (built by hack/tools.sh golangci-lint) with .golangci
 verify: ## Check gofmt, go vet and that go.mod/go.sum are tidy.
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags e2e ./tests/e2e/
 	$(GO) mod tidy -diff
 
 # kubectl renders deploy/ (kustomize), etcd and kube-apiserver take the

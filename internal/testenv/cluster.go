@@ -195,7 +195,7 @@ func (c *Cluster) network() {
 	} {
 		run(t, "ip", args...)
 	}
-	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
+	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o600); err != nil {
 		t.Fatalf("testenv: turn on ip_forward: %v", err)
 	}
 	conf := fmt.Sprintf(`{"cniVersion": "0.4.0", "name": "hydra-e2e", "plugins": [
@@ -457,7 +457,7 @@ func (c *Cluster) teardown() {
 	c.removeNewChains()
 	c.removeHostDirs()
 	if c.forwardBefore != "" {
-		_ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte(c.forwardBefore), 0o644)
+		_ = os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte(c.forwardBefore), 0o600)
 	}
 	if left := leftMounts(c.Dir); len(left) > 0 {
 		t.Errorf("testenv: mounts left below %s after teardown:\n%s", c.Dir, strings.Join(left, "\n"))

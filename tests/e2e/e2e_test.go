@@ -98,7 +98,7 @@ func (w *world) otherVolumes() {
 			return err
 		})
 	}
-	w.c.WaitFor(upTimeout, "the inline and the RAM pod Ready", func(ctx context.Context) (bool, error) {
+	w.c.WaitFor(upTimeout, "the inline and the RAM pod Ready", func(context.Context) (bool, error) {
 		pods := w.appPods(appNS, "app=other")
 		n := 0
 		for i := range pods {

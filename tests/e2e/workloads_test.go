@@ -114,7 +114,7 @@ func mustCreate(t *testing.T, create func() error) {
 func (w *world) waitAppReading(version string, timeout time.Duration) []corev1.Pod {
 	w.t.Helper()
 	var pods []corev1.Pod
-	w.c.WaitFor(timeout, "2 web pods Ready on "+version, func(ctx context.Context) (bool, error) {
+	w.c.WaitFor(timeout, "2 web pods Ready on "+version, func(context.Context) (bool, error) {
 		pods = w.appPods(appNS, "app=web")
 		if len(pods) != 2 {
 			return false, nil
@@ -146,17 +146,10 @@ type readyWatch struct {
 	done        chan struct{}
 }
 
-func (w *world) watchReady(pods []corev1.Pod) *readyWatch {
+func (w *world) watchReady() *readyWatch {
 	w.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	rw := &readyWatch{ready: map[string]bool{}, drains: map[string]int{}, stop: cancel, done: make(chan struct{})}
-	var rv string
-	for _, p := range pods {
-		rw.ready[p.Name] = podReady(&p)
-		if p.ResourceVersion > rv {
-			rv = p.ResourceVersion
-		}
-	}
 	list, err := w.c.Client.CoreV1().Pods(appNS).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
 	if err != nil {
 		w.t.Fatal(err)
@@ -239,7 +232,7 @@ func (w *world) rollTo(version string, move func()) {
 	w.t.Helper()
 	start := time.Now()
 	pods := w.appPods(appNS, "app=web")
-	rw := w.watchReady(pods)
+	rw := w.watchReady()
 	move()
 	after := w.waitOnEveryPod(version)
 	rw.end(w.t, pods)
