@@ -91,7 +91,53 @@ func checkDev(o objects) error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(append(errs, devPods(o))...)
+	return errors.Join(append(errs, devPods(o), secretRefsResolve(o))...)
+}
+
+// secretRefsResolve: an overlay that generates the Secrets must also make
+// the workloads name them — same namespace, hashed name — or the pods
+// wait for Secrets that never come.
+func secretRefsResolve(o objects) error {
+	have := map[string]bool{}
+	for _, u := range o {
+		if u.GetKind() == "Secret" {
+			have[u.GetNamespace()+"/"+u.GetName()] = true
+		}
+	}
+	var errs []error
+	for _, u := range o {
+		spec, err := podSpecOf(u)
+		if err != nil || spec == nil {
+			continue
+		}
+		var names []string
+		for _, v := range spec.Volumes {
+			if v.Secret != nil {
+				names = append(names, v.Secret.SecretName)
+			}
+		}
+		for _, c := range allContainers(spec) {
+			for _, e := range c.Env {
+				if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+					names = append(names, e.ValueFrom.SecretKeyRef.Name)
+				}
+			}
+			for _, e := range c.EnvFrom {
+				if e.SecretRef != nil {
+					names = append(names, e.SecretRef.Name)
+				}
+			}
+		}
+		for _, name := range names {
+			if name == "hydra-consul" { // the Consul overlay's, optional
+				continue
+			}
+			if !have[u.GetNamespace()+"/"+name] {
+				errs = append(errs, fmt.Errorf("%s %s/%s names Secret %s, which the overlay does not render in its namespace", u.GetKind(), u.GetNamespace(), u.GetName(), name))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // devPods: images loaded onto the node are used as they are, and Hydra's
