@@ -148,6 +148,15 @@ func (w *world) deleteApp() {
 		}
 		return true, nil
 	})
+	// The node agent reports views; unpublish removed every one of them.
+	w.c.WaitFor(upTimeout, "hydra status: no view of a deleted pod", func(context.Context) (bool, error) {
+		for _, p := range w.status().Pods {
+			if p.PodNamespace == appNS {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
 	for _, m := range w.c.Mounts() {
 		if strings.Contains(m, "kubernetes.io~csi") || strings.Contains(m, "/plugins/kubernetes.io/csi/") {
 			t.Errorf("a CSI mount is left after its pod and claim are gone: %s", m)
