@@ -190,8 +190,58 @@ func (c *Consul) stopLocked() {
 	c.cmd = nil
 }
 
-// Restart stops the agent and starts it again on the same ports. The data
-// is lost: a dev agent keeps it in memory.
+// StartConsulServer starts a one-server Consul that keeps its data on disk
+// (not a dev agent): Kill and Start bring it back with everything it had,
+// as a crashed server restarts. It lives until the test ends.
+func StartConsulServer(t testing.TB) *Consul {
+	t.Helper()
+	c := &Consul{
+		bin:     Tool(t, "consul"),
+		logPath: filepath.Join(t.TempDir(), "consul.log"),
+	}
+	var args []string
+	c.Addr, args = consulArgs(t, "127.0.0.1")
+	for _, a := range args {
+		if a != "-dev" {
+			c.args = append(c.args, a)
+		}
+	}
+	c.args = append(c.args, "-server", "-bootstrap-expect=1", "-data-dir="+t.TempDir(), "-ui=false")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("testenv: consul log (last %d lines of %s):\n%s", consulLogTail, c.logPath, c.logTail())
+		}
+	})
+	t.Cleanup(c.Stop)
+	if err := c.start(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Kill ends the agent with SIGKILL, as a crash would, and reaps it.
+func (c *Consul) Kill() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil {
+		return
+	}
+	_ = c.cmd.Process.Kill()
+	<-c.exited
+	c.cmd = nil
+}
+
+// Start starts a stopped or killed agent again on the same ports and
+// waits until it has a leader.
+func (c *Consul) Start(t testing.TB) {
+	t.Helper()
+	if err := c.start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Restart stops the agent and starts it again on the same ports. A dev
+// agent's data is lost (it keeps it in memory); a server's is kept.
 func (c *Consul) Restart(t testing.TB) {
 	t.Helper()
 	c.Stop()

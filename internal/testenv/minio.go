@@ -7,6 +7,7 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -54,10 +55,13 @@ type MinIO struct {
 	AccessKey string
 	SecretKey string
 
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed once the process is reaped
-	logPath  string
-	stopOnce sync.Once
+	// bin and args are the command line, kept for Start after Kill.
+	bin     string
+	args    []string
+	mu      sync.Mutex
+	cmd     *exec.Cmd     // nil once stopped
+	exited  chan struct{} // closed once the process is reaped
+	logPath string
 
 	clientOnce sync.Once
 	client     *s3.Client
@@ -107,36 +111,50 @@ func startMinIO(t testing.TB, bin, host, dataDir, stateDir, logPath string) (*Mi
 		Endpoint:  "http://" + net.JoinHostPort(host, strconv.Itoa(port)),
 		AccessKey: "hydra" + rand.Text()[:12], // MinIO allows 3–20 characters
 		SecretKey: rand.Text(),
-		exited:    make(chan struct{}),
 		logPath:   logPath,
 	}
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	m.cmd = exec.Command(bin, "server",
+	m.bin = bin
+	m.args = []string{"server",
 		"--address", net.JoinHostPort(host, strconv.Itoa(port)),
 		"--console-address", net.JoinHostPort(host, strconv.Itoa(consolePort)),
 		"--certs-dir", filepath.Join(stateDir, "certs"), // not ~/.minio
 		"--memlimit", minioMemLimit,
-		dataDir)
-	m.cmd.Env = m.serverEnv()
-	m.cmd.Stdout, m.cmd.Stderr = logFile, logFile
-	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := m.cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+		dataDir}
+	if err := m.launch(); err != nil {
+		return nil, err
 	}
-	go func() {
-		_ = m.cmd.Wait() // the exit status is in the log; Stop only needs the reaping
-		logFile.Close()
-		close(m.exited)
-	}()
 	if err := m.waitLive(); err != nil {
 		m.Stop()
 		return nil, err
 	}
 	return m, nil
+}
+
+// launch starts the process with the saved command line, its output
+// appended to the log.
+func (m *MinIO) launch() error {
+	logFile, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(m.bin, m.args...)
+	cmd.Env = m.serverEnv()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return fmt.Errorf("start %s: %w", m.bin, err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait() // the exit status is in the log; Stop only needs the reaping
+		logFile.Close()
+		close(exited)
+	}()
+	m.mu.Lock()
+	m.cmd, m.exited = cmd, exited
+	m.mu.Unlock()
+	return nil
 }
 
 // serverEnv is the parent's environment without MINIO_* settings, plus
@@ -183,22 +201,53 @@ func (m *MinIO) waitLive() error {
 // Stop ends the server: SIGTERM, then SIGKILL after a grace period, and
 // reaps it. Calling it again does nothing.
 func (m *MinIO) Stop() {
-	m.stopOnce.Do(func() {
-		_ = m.cmd.Process.Signal(syscall.SIGTERM) // fails only if already gone
-		select {
-		case <-m.exited:
-			return
-		case <-time.After(minioStopTimeout):
-		}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return
+	}
+	_ = m.cmd.Process.Signal(syscall.SIGTERM) // fails only if already gone
+	select {
+	case <-m.exited:
+	case <-time.After(minioStopTimeout):
 		_ = m.cmd.Process.Kill()
 		<-m.exited
-	})
+	}
+	m.cmd = nil
+}
+
+// Kill ends the server with SIGKILL, as a crash would, and reaps it.
+func (m *MinIO) Kill() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return
+	}
+	_ = m.cmd.Process.Kill()
+	<-m.exited
+	m.cmd = nil
+}
+
+// Start starts a stopped or killed server again on the same address and
+// data, and waits until it serves.
+func (m *MinIO) Start(t testing.TB) {
+	t.Helper()
+	if err := m.launch(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.waitLive(); err != nil {
+		t.Fatalf("testenv: MinIO restart: %v", err)
+	}
 }
 
 // S3Client returns a client for this server: path-style addressing, the
 // root credentials, and the SDK's other defaults.
 func (m *MinIO) S3Client(t testing.TB) *s3.Client {
 	t.Helper()
+	return m.s3Client()
+}
+
+func (m *MinIO) s3Client() *s3.Client {
 	m.clientOnce.Do(func() {
 		m.client = s3.New(s3.Options{
 			Region:       minioRegion,
@@ -224,14 +273,25 @@ func (m *MinIO) CreateBucket(t testing.TB, name string) {
 // want one call S3Client().PutObject with a ChecksumAlgorithm.
 func (m *MinIO) Put(t testing.TB, bucket, key string, body []byte) {
 	t.Helper()
-	_, err := m.S3Client(t).PutObject(t.Context(), &s3.PutObjectInput{
+	if err := m.TryPut(bucket, key, body); err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+}
+
+// TryPut is Put that returns the error, for tests that put while the
+// server may be down.
+func (m *MinIO) TryPut(bucket, key string, body []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := m.s3Client().PutObject(ctx, &s3.PutObjectInput{
 		Bucket: aws.String(bucket),
 		Key:    aws.String(key),
 		Body:   bytes.NewReader(body),
 	}, func(o *s3.Options) { o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired })
 	if err != nil {
-		t.Fatalf("testenv: put s3://%s/%s: %v", bucket, key, err)
+		return fmt.Errorf("put s3://%s/%s: %w", bucket, key, err)
 	}
+	return nil
 }
 
 // Env returns the AWS_* variables a subprocess (the hydra CLI) needs to
