@@ -52,7 +52,8 @@ func (a *Agent) reconcile(ctx context.Context, sem chan struct{}, inflight *sync
 	memWanted := wantedReleases(memViews, d)
 	for _, w := range wanted { // (1)
 		inRAM := contains(memWanted, w)
-		if !a.opts.Cache.Stored(w.channel, w.version) || (inRAM && !a.opts.Memory.Stored(w.channel, w.version)) {
+		missing := !a.opts.Cache.Stored(w.channel, w.version) || (inRAM && !a.opts.Memory.Stored(w.channel, w.version))
+		if missing && a.retryDue(w) {
 			a.startDownload(ctx, w, inRAM, sem, inflight)
 		}
 	}
@@ -168,8 +169,10 @@ func (a *Agent) recordResult(w want, err error) {
 	key := w.channel + "/" + w.version
 	if err == nil {
 		delete(a.failed, key)
+		delete(a.retries, key)
 		return
 	}
+	a.backOff(key)
 	a.metrics.errors.WithLabelValues("download").Inc()
 	a.failed[key] = release.Progress{Channel: w.channel, Version: w.version, State: release.StateFailed,
 		Error: err.Error(), ErrorKind: errorKind(err), UpdatedAt: time.Now().UTC()}
@@ -192,6 +195,7 @@ func (a *Agent) forgetFailures(wanted []want) {
 	for key, p := range a.failed {
 		if !contains(wanted, want{p.Channel, p.Version}) {
 			delete(a.failed, key)
+			delete(a.retries, key)
 		}
 	}
 }
