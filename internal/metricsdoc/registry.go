@@ -34,6 +34,8 @@ type Family struct {
 	Type string
 	// Labels are the variable label names, sorted.
 	Labels []string
+	// Series is how many series the registry gathered of it.
+	Series int
 }
 
 // Families indexes families by name.
@@ -195,6 +197,7 @@ func collect(reg *prometheus.Registry, rec *recorder) (Families, error) {
 		f := out[mf.GetName()]
 		f.Name = mf.GetName()
 		f.Type = strings.ToLower(mf.GetType().String())
+		f.Series = len(mf.GetMetric())
 		for _, m := range mf.GetMetric() {
 			for _, lp := range m.GetLabel() {
 				if !slices.Contains(f.Labels, lp.GetName()) {
