@@ -174,8 +174,8 @@ func (k *kubeRollout) pass(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	consumers := map[string][]consumer{}
 	k.warnDownloads(ctx, nodes)
+	consumers := map[string][]consumer{}
 	staged := map[string]map[string]bool{}
 	for _, n := range nodes {
 		staged[n.Node] = map[string]bool{}
