@@ -99,11 +99,21 @@ func (h *harness) run(args ...string) result {
 
 // runCtx runs the CLI with ctx, writing stdout also to tee when not nil.
 func (h *harness) runCtx(ctx context.Context, tee func([]byte), args ...string) result {
+	return h.runWith(ctx, tee, nil, args...)
+}
+
+// runWith is runCtx with the app's clock or terminal detection changed
+// by configure.
+func (h *harness) runWith(ctx context.Context, tee func([]byte), configure func(*app), args ...string) result {
 	h.t.Helper()
 	var stdout, stderr bytes.Buffer
 	out := &teeWriter{buf: &stdout, tee: tee}
 	env := func(k string) string { return h.env[k] }
-	code := run(ctx, args, out, &stderr, env)
+	a := newApp(out, &stderr, env)
+	if configure != nil {
+		configure(a)
+	}
+	code := a.execute(ctx, args)
 	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
 }
 

@@ -24,10 +24,15 @@ func main() {
 // run executes one command line and returns the process exit code. Every
 // failure ends in exactly one line "hydra: <reason>" on stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) int {
-	cmd := newRootCmd(stdout, stderr, env)
+	return newApp(stdout, stderr, env).execute(ctx, args)
+}
+
+// execute runs one command line in a and returns the exit code.
+func (a *app) execute(ctx context.Context, args []string) int {
+	cmd := a.rootCmd()
 	cmd.SetArgs(args)
 	if err := cmd.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(stderr, "hydra: %s\n", describe(err))
+		fmt.Fprintf(a.stderr, "hydra: %s\n", describe(err))
 		return 1
 	}
 	return 0

@@ -90,13 +90,15 @@ func humanBytes(n int64) string {
 }
 
 // progressBar draws "[#####.....] 52% 1.2 GiB/2.3 GiB".
-func progressBar(done, total int64) string {
-	const cells = 10
+func progressBar(done, total int64) string { return bar(done, total, 10) }
+
+// bar draws a progress bar of cells cells with its percentage and sizes.
+func bar(done, total int64, cells int) string {
 	if total <= 0 {
 		return fmt.Sprintf("[%s] %s", strings.Repeat(".", cells), humanBytes(done))
 	}
 	frac := min(max(float64(done)/float64(total), 0), 1)
-	filled := int(frac * cells)
+	filled := int(frac * float64(cells))
 	return fmt.Sprintf("[%s%s] %d%% %s/%s", strings.Repeat("#", filled), strings.Repeat(".", cells-filled),
 		int(frac*100), humanBytes(done), humanBytes(total))
 }

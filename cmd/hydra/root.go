@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/utils/clock"
 
 	"github.com/hydra-csi/hydra/pkg/client"
 )
@@ -37,15 +38,26 @@ type app struct {
 	output     string
 	timeout    time.Duration
 
-	// now stamps default versions; pollInterval paces --wait and --watch.
+	// now stamps default versions; pollInterval paces --wait and --watch,
+	// which sleep on clock (a fake one in tests).
 	now          func() time.Time
 	pollInterval time.Duration
+	clock        clock.Clock
+	// terminal tells whether w is a terminal (status --watch redraws in
+	// place on one).
+	terminal func(w io.Writer) bool
 }
 
-// newRootCmd builds the whole command tree. Nothing in it reads the process
+// newApp is an invocation writing to stdout and stderr, with the real
+// clock and terminal detection.
+func newApp(stdout, stderr io.Writer, env func(string) string) *app {
+	return &app{stdout: stdout, stderr: stderr, env: env, now: time.Now, pollInterval: defaultPollInterval,
+		clock: clock.RealClock{}, terminal: isTerminal}
+}
+
+// rootCmd builds the whole command tree. Nothing in it reads the process
 // environment except through env, and nothing writes outside stdout/stderr.
-func newRootCmd(stdout, stderr io.Writer, env func(string) string) *cobra.Command {
-	a := &app{stdout: stdout, stderr: stderr, env: env, now: time.Now, pollInterval: defaultPollInterval}
+func (a *app) rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "hydra",
 		Short: "Publish versioned datasets to Hydra channels and watch them roll out",
@@ -61,8 +73,8 @@ func newRootCmd(stdout, stderr io.Writer, env func(string) string) *cobra.Comman
 	}
 	// The CLI surface is a contract (DESIGN §9): no implicit completion command.
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
 	a.addGlobalFlags(root)
 	root.AddCommand(
 		a.channelCmd(),

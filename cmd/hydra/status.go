@@ -15,9 +15,6 @@ import (
 	"github.com/hydra-csi/hydra/pkg/release"
 )
 
-// clearScreen moves the cursor home and clears a terminal.
-const clearScreen = "\033[H\033[2J"
-
 func (a *app) statusCmd() *cobra.Command {
 	var watch bool
 	cmd := &cobra.Command{
@@ -35,7 +32,7 @@ func (a *app) statusCmd() *cobra.Command {
 			return a.showStatus(cmd.Context(), cl, args[0])
 		},
 	}
-	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw every 2s until interrupted (Ctrl-C)")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "follow per-node progress and per-pod state, redrawn every 2s until interrupted (Ctrl-C)")
 	return cmd
 }
 
@@ -43,9 +40,7 @@ func (a *app) statusCmd() *cobra.Command {
 // detail rather than /status, which answers an empty status for a channel
 // that does not exist; the detail says "not found" and carries the head.
 func (a *app) showStatus(ctx context.Context, cl *client.Client, channel string) error {
-	ctx, cancel := a.request(ctx)
-	defer cancel()
-	d, err := cl.GetChannel(ctx, channel)
+	d, err := a.channelDetail(ctx, cl, channel)
 	if err != nil {
 		return err
 	}
@@ -56,34 +51,10 @@ func (a *app) showStatus(ctx context.Context, cl *client.Client, channel string)
 	})
 }
 
-// watchStatus redraws the status every poll interval until ctx ends
-// (Ctrl-C), which is the normal way out and not an error.
-func (a *app) watchStatus(ctx context.Context, cl *client.Client, channel string) error {
-	for {
-		a.beginFrame()
-		if err := a.showStatus(ctx, cl, channel); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		if !sleep(ctx, a.pollInterval) {
-			return nil
-		}
-	}
-}
-
-// beginFrame separates successive --watch snapshots: a terminal is cleared,
-// a YAML stream gets a document marker, other output a blank line.
-func (a *app) beginFrame() {
-	switch {
-	case a.output == outputYAML:
-		fmt.Fprintln(a.stdout, "---")
-	case a.output == outputTable && isTerminal(a.stdout):
-		fmt.Fprint(a.stdout, clearScreen)
-	case a.output == outputTable:
-		fmt.Fprintf(a.stdout, "\n# %s\n", formatTime(a.now()))
-	}
+func (a *app) channelDetail(ctx context.Context, cl *client.Client, channel string) (api.ChannelDetail, error) {
+	ctx, cancel := a.request(ctx)
+	defer cancel()
+	return cl.GetChannel(ctx, channel)
 }
 
 func isTerminal(w io.Writer) bool {
@@ -95,14 +66,12 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }
 
-// sleep waits d and reports false if ctx ended first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
+// sleep waits d on the app's clock and reports false if ctx ended first.
+func (a *app) sleep(ctx context.Context, d time.Duration) bool {
 	select {
 	case <-ctx.Done():
 		return false
-	case <-t.C:
+	case <-a.clock.After(d):
 		return true
 	}
 }

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -54,33 +51,4 @@ func TestStatus(t *testing.T) {
 
 	h.fails([]string{"status", "nope"}, "channel nope", "not found")
 	h.fails([]string{"status"}, "status: expected CHANNEL, got no arguments")
-}
-
-// TestStatusWatch runs --watch until its context is cancelled, which is how
-// Ctrl-C ends it: after a redraw, with exit 0.
-func TestStatusWatch(t *testing.T) {
-	h := newHarness(t)
-	h.createChannel("web")
-	h.report("node-a", []release.Progress{{Channel: "web", Version: "v1", State: release.StatePending}})
-
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	// Cancel once two frames are drawn, so the loop is seen to redraw.
-	var mu sync.Mutex
-	var seen bytes.Buffer
-	onWrite := func(p []byte) {
-		mu.Lock()
-		defer mu.Unlock()
-		seen.Write(p)
-		if strings.Count(seen.String(), "PODS") >= 2 {
-			cancel()
-		}
-	}
-	r := h.runCtx(ctx, onWrite, "status", "web", "--watch")
-	if r.code != 0 || r.stderr != "" {
-		t.Fatalf("status --watch ended with exit %d, stderr %q", r.code, r.stderr)
-	}
-	if n := strings.Count(r.stdout, "node-a"); n < 2 {
-		t.Errorf("status --watch drew node-a %d times, want at least 2 frames:\n%s", n, r.stdout)
-	}
 }

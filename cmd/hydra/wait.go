@@ -43,7 +43,7 @@ func (a *app) waitRollout(ctx context.Context, cl *client.Client, channel, versi
 		if t.ready == t.nodes {
 			return nil
 		}
-		if !sleep(ctx, a.pollInterval) {
+		if !a.sleep(ctx, a.pollInterval) {
 			return fmt.Errorf("waiting for %s: %d/%d nodes ready: %w", version, t.ready, t.nodes, ctx.Err())
 		}
 	}

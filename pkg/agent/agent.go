@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	"github.com/hydra-csi/hydra/pkg/cache"
 	"github.com/hydra-csi/hydra/pkg/client"
@@ -40,6 +41,12 @@ type Options struct {
 	ReportInterval, IdleReport time.Duration
 	// PollWait is the long-poll's wait (default 60s).
 	PollWait time.Duration
+	// RetryBase and RetryMax bound the wait before a failed background
+	// download is tried again: RetryBase, doubling with each failure, at
+	// most RetryMax (defaults DefaultRetryBase and DefaultRetryMax).
+	RetryBase, RetryMax time.Duration
+	// Clock times the retries; default real time.
+	Clock clock.WithDelayedExecution
 	// Registerer receives the agent's metrics; nil for none.
 	Registerer prometheus.Registerer
 }
@@ -53,6 +60,7 @@ type Agent struct {
 	desired release.Desired
 	have    bool // a desired state was received
 	failed  map[string]release.Progress
+	retries map[string]retry
 	wake    chan struct{}
 }
 
@@ -76,11 +84,21 @@ func New(opts Options) (*Agent, error) {
 	if opts.PollWait <= 0 {
 		opts.PollWait = 60 * time.Second
 	}
+	if opts.RetryBase <= 0 {
+		opts.RetryBase = DefaultRetryBase
+	}
+	if opts.RetryMax < opts.RetryBase {
+		opts.RetryMax = max(DefaultRetryMax, opts.RetryBase)
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
 	met, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{opts: opts, metrics: met, failed: map[string]release.Progress{}, wake: make(chan struct{}, 1)}, nil
+	return &Agent{opts: opts, metrics: met, failed: map[string]release.Progress{}, retries: map[string]retry{},
+		wake: make(chan struct{}, 1)}, nil
 }
 
 func (a *Agent) log() klog.Logger { return klog.Background().WithValues("node", a.opts.Node) }

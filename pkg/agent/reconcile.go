@@ -2,8 +2,10 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hydra-csi/hydra/pkg/cache"
@@ -50,13 +52,15 @@ func (a *Agent) reconcile(ctx context.Context, sem chan struct{}, inflight *sync
 	memWanted := wantedReleases(memViews, d)
 	for _, w := range wanted { // (1)
 		inRAM := contains(memWanted, w)
-		if !a.opts.Cache.Stored(w.channel, w.version) || (inRAM && !a.opts.Memory.Stored(w.channel, w.version)) {
+		missing := !a.opts.Cache.Stored(w.channel, w.version) || (inRAM && !a.opts.Memory.Stored(w.channel, w.version))
+		if missing && a.retryDue(w) {
 			a.startDownload(ctx, w, inRAM, sem, inflight)
 		}
 	}
 	if !ok {
 		return nil // nothing from the manager yet: keep what is there
 	}
+	a.forgetFailures(wanted)
 	a.applyFlips(a.opts.Views, a.opts.Cache.Stored, views, d) // (2)
 	if a.opts.Memory != nil {
 		a.applyFlips(a.opts.MemoryViews, a.opts.Memory.Stored, memViews, d)
@@ -165,11 +169,35 @@ func (a *Agent) recordResult(w want, err error) {
 	key := w.channel + "/" + w.version
 	if err == nil {
 		delete(a.failed, key)
+		delete(a.retries, key)
 		return
 	}
+	a.backOff(key)
 	a.metrics.errors.WithLabelValues("download").Inc()
 	a.failed[key] = release.Progress{Channel: w.channel, Version: w.version, State: release.StateFailed,
-		Error: err.Error(), UpdatedAt: time.Now().UTC()}
+		Error: err.Error(), ErrorKind: errorKind(err), UpdatedAt: time.Now().UTC()}
+}
+
+// errorKind sorts a download's failure for the manager, which turns a
+// space error into an InsufficientSpace Event rather than DownloadFailed.
+func errorKind(err error) release.ErrorKind {
+	if errors.Is(err, cache.ErrNoSpace) || errors.Is(err, syscall.ENOSPC) {
+		return release.ErrorKindNoSpace
+	}
+	return release.ErrorKindOther
+}
+
+// forgetFailures drops the failures of releases the node no longer wants
+// (the head moved on, a pin went away): a report carries no stale errors.
+func (a *Agent) forgetFailures(wanted []want) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for key, p := range a.failed {
+		if !contains(wanted, want{p.Channel, p.Version}) {
+			delete(a.failed, key)
+			delete(a.retries, key)
+		}
+	}
 }
 
 // applyFlips points views at the releases the manager asks for, once the

@@ -83,9 +83,6 @@ func (a *Agent) Status() (release.NodeStatus, error) {
 	sort.Slice(st.Releases, func(i, j int) bool {
 		return st.Releases[i].Channel+"/"+st.Releases[i].Version < st.Releases[j].Channel+"/"+st.Releases[j].Version
 	})
-	a.metrics.releases.Reset()
-	for _, p := range st.Releases {
-		a.metrics.releases.WithLabelValues(string(p.State)).Inc()
-	}
+	a.metrics.setReleases(st.Releases)
 	return st, nil
 }

@@ -29,6 +29,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hydra_cache_downloads_total", Help: "Release downloads by result.",
 		}, []string{"result"}),
 	}
+	// Both results exist from the first scrape, at 0, for increase() alerts.
+	m.downloads.WithLabelValues("ok")
+	m.downloads.WithLabelValues("error")
 	if reg == nil {
 		return m, nil
 	}

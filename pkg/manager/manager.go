@@ -88,12 +88,11 @@ func New(opts Options) (*Manager, error) {
 	if opts.SweepGrace <= 0 {
 		opts.SweepGrace = time.Hour
 	}
-	m := &Manager{store: opts.Store, clock: opts.Clock, opts: opts, changed: make(chan struct{})}
 	met, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	m.metrics = met
+	m := &Manager{store: instrumentStore(opts.Store, met.storeErrors), clock: opts.Clock, opts: opts, metrics: met, changed: make(chan struct{})}
 	return m, nil
 }
 

@@ -2,6 +2,8 @@ package manager
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hydra-csi/hydra/pkg/release"
 )
 
 // metrics of the core; the HTTP layer has its own request metrics.
@@ -16,6 +18,7 @@ type metrics struct {
 	nodeReports     prometheus.Counter
 	headMoves       *prometheus.CounterVec
 	retentionErrors prometheus.Counter
+	storeErrors     *prometheus.CounterVec
 
 	// The Kubernetes rollout controller's.
 	rolloutPasses prometheus.Counter
@@ -24,7 +27,19 @@ type metrics struct {
 	moveSeconds   prometheus.Histogram
 	podsByPhase   *prometheus.GaugeVec
 	rollbacks     prometheus.Counter
+	// Kubernetes Events the controller records, by reason (events.go).
+	events *prometheus.CounterVec
 }
+
+// The label values each vector starts with (at 0), so that its series
+// exist from the first scrape: an alert on increase() then sees the first
+// event, and a dashboard shows 0 rather than "no data".
+var (
+	publishResults = []string{"ok", "invalid", "exists", "no_channel", "error"}
+	headMoveCauses = []string{"publish", "set", "rollback", "pin", "unpin"}
+	retainReasons  = []string{reasonKeep, reasonMaxAge}
+	rolloutPhases  = []release.Phase{release.PhaseDraining, release.PhaseFlipping, release.PhaseReloading, release.PhaseRollingBack}
+)
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	met := &metrics{
@@ -59,6 +74,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		retentionErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hydra_manager_retention_errors_total", Help: "Retention passes that failed.",
 		}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hydra_manager_store_errors_total", Help: "Failed operations of the state store (bbolt or Consul), by operation.",
+		}, []string{"op"}),
 		rolloutPasses: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hydra_manager_rollout_passes_total", Help: "Decision passes of the rollout controller.",
 		}),
@@ -78,13 +96,39 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		rollbacks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hydra_manager_rollout_rollbacks_total", Help: "Pods rolled back after failing; each pauses its channel.",
 		}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hydra_manager_events_total", Help: "Kubernetes Events recorded on pods and PVCs, by reason.",
+		}, []string{"reason"}),
 	}
 	for _, c := range []prometheus.Collector{met.publishes, met.publishSeconds, met.retained, met.sweptBlobs,
-		met.leader, met.longPolls, met.snapshotIndex, met.nodeReports, met.headMoves, met.retentionErrors,
-		met.rolloutPasses, met.rolloutErrors, met.podMoves, met.moveSeconds, met.podsByPhase, met.rollbacks} {
+		met.leader, met.longPolls, met.snapshotIndex, met.nodeReports, met.headMoves, met.retentionErrors, met.storeErrors,
+		met.rolloutPasses, met.rolloutErrors, met.podMoves, met.moveSeconds, met.podsByPhase, met.rollbacks, met.events} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
+	met.initLabels()
 	return met, nil
+}
+
+// initLabels creates every known series of the vectors at 0.
+func (met *metrics) initLabels() {
+	for _, v := range publishResults {
+		met.publishes.WithLabelValues(v)
+	}
+	for _, v := range headMoveCauses {
+		met.headMoves.WithLabelValues(v)
+	}
+	for _, v := range retainReasons {
+		met.retained.WithLabelValues(v)
+	}
+	for _, v := range storeOps {
+		met.storeErrors.WithLabelValues(v)
+	}
+	for _, p := range rolloutPhases {
+		met.podsByPhase.WithLabelValues(string(p))
+	}
+	for _, v := range eventReasons {
+		met.events.WithLabelValues(v)
+	}
 }

@@ -142,6 +142,12 @@ func (m *Manager) retainChannel(ctx context.Context, ch release.Channel, used ma
 
 var errConfigChanged = errors.New("retention policy changed during the pass")
 
+// Reasons of a Removal (the label of hydra_manager_retention_deleted_total).
+const (
+	reasonKeep   = "keep"
+	reasonMaxAge = "max-age"
+)
+
 // retentionCandidates is the pure policy: releases (in publish order) past
 // the newest Keep, or older than MaxAge, excluding the head and the pinned
 // release. Whether a node uses one is checked by the caller.
@@ -154,9 +160,9 @@ func retentionCandidates(ch release.Channel, rels []release.Summary, now time.Ti
 		}
 		switch {
 		case newer >= ch.Config.Keep:
-			out = append(out, Removal{Channel: ch.Name, Version: r.Version, Reason: "keep"})
+			out = append(out, Removal{Channel: ch.Name, Version: r.Version, Reason: reasonKeep})
 		case ch.Config.MaxAge.Duration > 0 && now.Sub(r.CreatedAt) > ch.Config.MaxAge.Duration:
-			out = append(out, Removal{Channel: ch.Name, Version: r.Version, Reason: "max-age"})
+			out = append(out, Removal{Channel: ch.Name, Version: r.Version, Reason: reasonMaxAge})
 		}
 	}
 	return out

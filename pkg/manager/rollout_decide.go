@@ -75,6 +75,9 @@ type podEvent struct {
 	warning bool
 	reason  string
 	message string
+	// claimVolume, when set, is the pod's volume whose PVC gets the Event
+	// too.
+	claimVolume string
 }
 
 // rolloutPlan is what the executor does after a decision: store rollout
@@ -167,7 +170,7 @@ func decideRollout(in rolloutInput) rolloutPlan {
 			m.Phase = release.PhaseDraining
 			plan.busy[pod.UID] = true
 		} else {
-			plan.events = append(plan.events, podEvent{pod: pod, warning: true, reason: "NoReadinessGate",
+			plan.events = append(plan.events, podEvent{pod: pod, warning: true, reason: eventNoReadinessGate,
 				message: fmt.Sprintf("flipping %s from %s to %s without drain: the pod has no readiness gate %s", ch.Name, m.From, m.To, ConditionDataReady)})
 		}
 		plan.rollout.Moves = append(plan.rollout.Moves, m)
@@ -210,7 +213,8 @@ func advance(now time.Time, ch release.Channel, policy release.RolloutPolicy, m 
 			return m, true
 		}
 		reason := fmt.Sprintf("pod %s rolled back to %s: %s", pod.ref(), m.From, m.Reason)
-		plan.events = append(plan.events, podEvent{pod: pod, warning: true, reason: "RolledBack", message: ch.Name + ": " + reason})
+		plan.events = append(plan.events, podEvent{pod: pod, warning: true, reason: eventRolledBack, message: ch.Name + ": " + reason,
+			claimVolume: m.VolumeID})
 		if plan.pause == "" {
 			plan.pause = reason
 		}
@@ -236,7 +240,7 @@ func advance(now time.Time, ch release.Channel, policy release.RolloutPolicy, m 
 		}
 		plan.reloads = append(plan.reloads, m)
 	case pod.ContainersReady:
-		plan.events = append(plan.events, podEvent{pod: pod, reason: "DataFlipped",
+		plan.events = append(plan.events, podEvent{pod: pod, reason: eventDataFlipped,
 			message: fmt.Sprintf("%s: now serving %s (was %s)", ch.Name, m.To, m.From)})
 		return m, false
 	case late:

@@ -78,7 +78,11 @@ func (s *sim) step() rolloutPlan {
 		s.channel.Paused, s.channel.PauseReason = true, plan.pause
 	}
 	for _, e := range plan.events {
-		s.events = append(s.events, e.reason+" "+e.pod.Name)
+		ev := e.reason + " " + e.pod.Name
+		if e.claimVolume != "" {
+			ev += " and the PVC of " + e.claimVolume
+		}
+		s.events = append(s.events, ev)
 	}
 	for _, m := range plan.reloads {
 		s.reloads[m.PodUID]++
@@ -203,6 +207,9 @@ func TestRolloutRollsBackAPodThatFailsAndPauses(t *testing.T) {
 	}
 	if p := s.pods["uid-b"]; p.DataReady != "True" {
 		t.Fatalf("b's condition after the rollback = %q, want True", p.DataReady)
+	}
+	if !containsString(s.events, "RolledBack b and the PVC of vol-b") {
+		t.Fatalf("events %q lack a RolledBack warning for b and its volume's PVC", s.events)
 	}
 	// The operator fixes the pod and resumes: the rollout completes.
 	delete(s.broken, "uid-b")

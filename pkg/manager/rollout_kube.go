@@ -61,11 +61,14 @@ type kubeRollout struct {
 	recorder record.EventRecorder
 	http     *http.Client
 	trigger  chan struct{}
+	// warned: the node download failures already told with Events.
+	warned warnedDownloads
 }
 
 // runRollouts runs the controller until ctx ends (the leader's loop).
 func (m *Manager) runRollouts(ctx context.Context) {
-	k := &kubeRollout{m: m, kube: m.opts.Kube, trigger: make(chan struct{}, 1), http: &http.Client{Timeout: reloadRequestTimeout}}
+	k := &kubeRollout{m: m, kube: m.opts.Kube, trigger: make(chan struct{}, 1), http: &http.Client{Timeout: reloadRequestTimeout},
+		warned: warnedDownloads{}}
 	factory := informers.NewSharedInformerFactory(k.kube, 0)
 	podInf := factory.Core().V1().Pods().Informer()
 	sliceInf := factory.Discovery().V1().EndpointSlices().Informer()
@@ -171,6 +174,7 @@ func (k *kubeRollout) pass(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	k.warnDownloads(ctx, nodes)
 	consumers := map[string][]consumer{}
 	staged := map[string]map[string]bool{}
 	for _, n := range nodes {
@@ -265,18 +269,22 @@ func (k *kubeRollout) apply(ctx context.Context, ch release.Channel, stored rele
 		k.m.metrics.rollbacks.Inc()
 	}
 	for _, e := range plan.events {
-		typ := corev1.EventTypeNormal
-		if e.warning {
-			typ = corev1.EventTypeWarning
+		k.event(podRef(e.pod), e.warning, e.reason, e.message)
+		if e.claimVolume == "" {
+			continue
 		}
-		k.recorder.Event(podRef(e.pod), typ, e.reason, e.message)
+		if pod, ok := k.podObject(e.pod.UID); ok {
+			for _, pvc := range k.claimsOf(ctx, pod, ch.Name, e.claimVolume) {
+				k.event(claimRef(pvc), e.warning, e.reason, e.message)
+			}
+		}
 	}
 	var reloaded []string
 	for _, mv := range plan.reloads {
 		err := k.reload(ctx, ch.Name, mv)
 		k.m.logger().V(2).Info("pod reload", "pod", mv.PodNamespace+"/"+mv.PodName, "release", mv.To, "err", err)
 		if err != nil {
-			k.recorder.Event(podRefOf(mv), corev1.EventTypeWarning, "ReloadFailed", fmt.Sprintf("%s: reload for %s: %v", ch.Name, mv.To, err))
+			k.event(podRefOf(mv), true, eventReloadFailed, fmt.Sprintf("%s: reload for %s: %v", ch.Name, mv.To, err))
 			continue
 		}
 		reloaded = append(reloaded, moveKey(mv.VolumeID, mv.PodUID))
@@ -334,18 +342,26 @@ func (k *kubeRollout) observe(before, after []release.Move) {
 	for _, m := range after {
 		phases[m.Phase]++
 	}
-	for _, p := range []release.Phase{release.PhaseDraining, release.PhaseFlipping, release.PhaseReloading, release.PhaseRollingBack} {
+	for _, p := range rolloutPhases {
 		k.m.metrics.podsByPhase.WithLabelValues(string(p)).Set(float64(phases[p]))
 	}
 }
 
-// pod returns the observed state of the pod with uid.
-func (k *kubeRollout) pod(uid string) (podState, bool) {
+// podObject returns the informer's pod with uid.
+func (k *kubeRollout) podObject(uid string) (*corev1.Pod, bool) {
 	objs, err := k.pods.ByIndex(podUIDIndex, uid)
 	if err != nil || len(objs) == 0 {
+		return nil, false
+	}
+	return objs[0].(*corev1.Pod), true
+}
+
+// pod returns the observed state of the pod with uid.
+func (k *kubeRollout) pod(uid string) (podState, bool) {
+	p, ok := k.podObject(uid)
+	if !ok {
 		return podState{}, false
 	}
-	p := objs[0].(*corev1.Pod)
 	st := podState{
 		UID: string(p.UID), Namespace: p.Namespace, Name: p.Name, Node: p.Spec.NodeName, Group: podGroup(p),
 		Terminating: p.DeletionTimestamp != nil, Reload: p.Annotations[AnnotationReload],
@@ -421,11 +437,10 @@ func (k *kubeRollout) setCondition(ctx context.Context, p podState, ready bool) 
 // an HTTP POST to the pod, or an eviction (which PodDisruptionBudgets may
 // refuse; the caller retries on its next pass).
 func (k *kubeRollout) reload(ctx context.Context, channel string, mv release.Move) error {
-	objs, err := k.pods.ByIndex(podUIDIndex, mv.PodUID)
-	if err != nil || len(objs) == 0 {
+	p, ok := k.podObject(mv.PodUID)
+	if !ok {
 		return fmt.Errorf("pod %s/%s is gone", mv.PodNamespace, mv.PodName)
 	}
-	p := objs[0].(*corev1.Pod)
 	how := p.Annotations[AnnotationReload]
 	if how == reloadRestart {
 		// As the typed client's Evict does, but with client-go's retries

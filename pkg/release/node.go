@@ -16,15 +16,30 @@ const (
 	StateFailed      State = "failed"      // gave up; Error says why
 )
 
+// ErrorKind sorts a failed download's Error for whoever acts on it (the
+// manager's Kubernetes Events); the text stays in Error.
+type ErrorKind string
+
+// Error kinds a node reports.
+const (
+	// ErrorKindOther is any failure not sorted below (empty on the wire).
+	ErrorKindOther ErrorKind = ""
+	// ErrorKindNoSpace: the node's disk or RAM tier cannot hold the
+	// release (ResourceExhausted at the CSI edge).
+	ErrorKindNoSpace ErrorKind = "NoSpace"
+)
+
 // Progress is one release's state on one node.
 type Progress struct {
-	Channel    string    `json:"channel"`
-	Version    string    `json:"version"`
-	State      State     `json:"state"`
-	BytesDone  int64     `json:"bytesDone"`
-	BytesTotal int64     `json:"bytesTotal"`
-	Error      string    `json:"error,omitempty"`
-	UpdatedAt  time.Time `json:"updatedAt"`
+	Channel    string `json:"channel"`
+	Version    string `json:"version"`
+	State      State  `json:"state"`
+	BytesDone  int64  `json:"bytesDone"`
+	BytesTotal int64  `json:"bytesTotal"`
+	Error      string `json:"error,omitempty"`
+	// ErrorKind sorts Error; set only with Error.
+	ErrorKind ErrorKind `json:"errorKind,omitempty"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // View is one pod's view of a channel on a node, as the node reports it.
@@ -95,6 +110,11 @@ func (p Progress) validate() error {
 	}
 	if p.BytesTotal < 0 {
 		return invalid("bytesTotal", fmt.Sprint(p.BytesTotal), "must not be negative")
+	}
+	switch p.ErrorKind {
+	case ErrorKindOther, ErrorKindNoSpace:
+	default:
+		return invalid("errorKind", string(p.ErrorKind), "must be empty or NoSpace")
 	}
 	return nil
 }

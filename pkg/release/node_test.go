@@ -35,6 +35,9 @@ func TestNodeStatusValidate(t *testing.T) {
 		{name: "nothing to report", mutate: func(s *release.NodeStatus) { s.Releases, s.Views = nil, nil }},
 		{name: "pending", mutate: func(s *release.NodeStatus) { s.Releases[0].State = release.StatePending }},
 		{name: "failed with error", mutate: func(s *release.NodeStatus) { s.Releases[0].State, s.Releases[0].Error = release.StateFailed, "boom" }},
+		{name: "failed for space", mutate: func(s *release.NodeStatus) {
+			s.Releases[0].State, s.Releases[0].Error, s.Releases[0].ErrorKind = release.StateFailed, "full", release.ErrorKindNoSpace
+		}},
 		{name: "view not yet flipped", mutate: func(s *release.NodeStatus) { s.Views[0].Current = "" }},
 		{name: "253-char node", mutate: func(s *release.NodeStatus) { s.Node = strings.Repeat("n", 253) }},
 		{name: "256-char volume ID", mutate: func(s *release.NodeStatus) { s.Views[1].VolumeID = strings.Repeat("v", 256) }},
@@ -81,6 +84,7 @@ func TestNodeStatusFieldNames(t *testing.T) {
 		{name: "bad current", mutate: func(s *release.NodeStatus) { s.Views[1].Current = ".x" }, fieldPrefix: "views[1].current", exact: true},
 		{name: "bad pinned", mutate: func(s *release.NodeStatus) { s.Views[0].Pinned = "a/b" }, fieldPrefix: "views[0].pinned", exact: true},
 		{name: "negative bytesTotal", mutate: func(s *release.NodeStatus) { s.Releases[1].BytesTotal = -1 }, fieldPrefix: "releases[1].bytesTotal", exact: true},
+		{name: "unknown errorKind", mutate: func(s *release.NodeStatus) { s.Releases[0].ErrorKind = "Full" }, fieldPrefix: "releases[0].errorKind", exact: true},
 		{name: "too many views", mutate: func(s *release.NodeStatus) { s.Views = make([]release.View, release.MaxNodeEntries+1) }, fieldPrefix: "views", exact: true},
 	}
 	for _, tc := range tests {
@@ -105,4 +109,14 @@ func progressN(n int) []release.Progress {
 		ps[i] = release.Progress{Channel: "c", Version: "v1", State: release.StatePending}
 	}
 	return ps
+}
+
+// TestVolumeID pins the ID format CreateVolume gives a PV's volume.
+func TestVolumeID(t *testing.T) {
+	if got, want := release.VolumeID("search-index", "pvc-1"), "hydra-search-index-"; !strings.HasPrefix(got, want) || len(got) != len(want)+16 {
+		t.Errorf("VolumeID = %q, want %s and 16 hex digits", got, want)
+	}
+	if release.VolumeID("c", "pvc-1") == release.VolumeID("c", "pvc-2") {
+		t.Error("two PV names give one volume ID")
+	}
 }

@@ -38,6 +38,9 @@ var (
 		cluster("", "pods/eviction", "create"),
 		cluster("discovery.k8s.io", "endpointslices", "list", "watch"),
 		cluster("", "events", "create", "patch"),
+		// The PVCs behind the views a node's failed download affects,
+		// for their Warning Events.
+		cluster("", "persistentvolumeclaims", "get"),
 	)
 	// Nobody in Hydra reads Secrets through the API, or writes pods.
 	nobodyMay = slices.Concat(

@@ -19,7 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -109,7 +111,11 @@ func (c *cluster) createChannel(policy release.RolloutPolicy) {
 
 // publish uploads a small release to MinIO and publishes it; the head
 // moves to it.
-func (c *cluster) publish(version string) {
+func (c *cluster) publish(version string) { c.publishWith(version, nil) }
+
+// publishWith is publish with edit run between listing the objects and
+// publishing their manifest: it may change either.
+func (c *cluster) publishWith(version string, edit func(prefix string, man *release.Manifest)) {
 	c.t.Helper()
 	prefix := channel + "/" + version + "/"
 	for i := range 3 {
@@ -127,6 +133,9 @@ func (c *cluster) publish(version string) {
 	man, err := lister.List(ctx, src)
 	if err != nil {
 		c.t.Fatal(err)
+	}
+	if edit != nil {
+		edit(prefix, &man)
 	}
 	_, err = c.cl.Publish(ctx, channel, api.PublishRequest{Version: version,
 		Datasets: []release.Dataset{{Name: dataset, Source: src.String(), Manifest: man}}})
@@ -215,6 +224,8 @@ type node struct {
 	cache *cache.Cache
 	views *cache.Views
 	agent *agent.Agent
+	// metrics holds the agent's and the cache's metrics.
+	metrics *prometheus.Registry
 }
 
 func startNode(t *testing.T, name, managerURL string) *node {
@@ -223,13 +234,14 @@ func startNode(t *testing.T, name, managerURL string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := cache.New(cache.Options{Root: t.TempDir(), Reader: source.NewReaderMux(source.FetchOptions{})})
+	reg := prometheus.NewRegistry()
+	c, err := cache.New(cache.Options{Root: t.TempDir(), Reader: source.NewReaderMux(source.FetchOptions{}), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &node{name: name, cache: c, views: cache.NewViews(c.Layout())}
+	n := &node{name: name, cache: c, views: cache.NewViews(c.Layout()), metrics: reg}
 	n.agent, err = agent.New(agent.Options{Node: name, Client: cl, Cache: c, Views: n.views,
-		ReportInterval: 100 * time.Millisecond, PollWait: 5 * time.Second})
+		ReportInterval: 100 * time.Millisecond, PollWait: 5 * time.Second, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +261,21 @@ func (n *node) current(pod *corev1.Pod) string {
 	return info.Current
 }
 
-func volumeOf(pod *corev1.Pod) string { return "vol-" + pod.Name }
+// volumeOf is the volume ID of the pod's view: for a PVC, the one
+// hydra-csi's CreateVolume gives its PV (pvOf the claim); else an inline
+// volume's.
+func volumeOf(pod *corev1.Pod) string {
+	for _, v := range pod.Spec.Volumes {
+		if v.PersistentVolumeClaim != nil {
+			return release.VolumeID(channel, pvOf(v.PersistentVolumeClaim.ClaimName))
+		}
+	}
+	return "vol-" + pod.Name
+}
+
+// pvOf names the PV a test PVC is bound to (no PV object is made: the
+// manager reads only the claim's spec.volumeName).
+func pvOf(claim string) string { return "pvc-" + claim }
 
 // podSpec is a pod the test starts.
 type podSpec struct {
@@ -261,6 +287,8 @@ type podSpec struct {
 	reload      string
 	// pinned pins the pod's volume to a release.
 	pinned string
+	// claim, when set, is the PVC (made with the pod) its volume mounts.
+	claim string
 }
 
 // startPod does what the scheduler, kubelet and CSI plugin would: creates
@@ -284,6 +312,11 @@ func (c *cluster) startPod(s podSpec) *corev1.Pod {
 	if s.reload != "" {
 		pod.Annotations = map[string]string{"hydra.csi.dev/reload": s.reload}
 	}
+	if s.claim != "" {
+		c.createClaim(s.claim)
+		pod.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: s.claim, ReadOnly: true}}}}
+	}
 	pod, err := c.cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
 		c.t.Fatal(err)
@@ -305,6 +338,25 @@ func (c *cluster) startPod(s podSpec) *corev1.Pod {
 	n.agent.Poke()
 	c.let.run(pod, n)
 	return pod
+}
+
+// createClaim makes a PVC of the hydra-nvme class, as bound by
+// csi-provisioner to the PV pvOf(name).
+func (c *cluster) createClaim(name string) {
+	c.t.Helper()
+	class := "hydra-nvme"
+	pvc := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Annotations: map[string]string{"hydra.csi.dev/channel": channel}},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadOnlyMany},
+			StorageClassName: &class,
+			VolumeName:       pvOf(name),
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+		},
+	}
+	if _, err := c.cs.CoreV1().PersistentVolumeClaims(ns).Create(context.Background(), pvc, metav1.CreateOptions{}); err != nil {
+		c.t.Fatal(err)
+	}
 }
 
 func (c *cluster) head() string {
