@@ -5,6 +5,7 @@ package managertest
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
@@ -30,6 +31,8 @@ type Options struct {
 	// HTTP configures the API layer (tokens, body limits); its Registry
 	// is always a fresh one shared with the core.
 	HTTP httpapi.Options
+	// TLS, when not nil, serves https:// with it (see httpapi.TLSConfig).
+	TLS *tls.Config
 }
 
 // Manager is a running manager with its HTTP API on loopback.
@@ -64,7 +67,13 @@ func Start(t testing.TB, opts Options) *Manager {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = m.Run(ctx) }()
-	srv := httptest.NewServer(h)
+	srv := httptest.NewUnstartedServer(h)
+	if opts.TLS != nil {
+		srv.TLS = opts.TLS
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(func() {
 		m.Shutdown() // answer long-polls so the server can close
 		srv.Close()

@@ -33,6 +33,9 @@ type Options struct {
 	Registry *prometheus.Registry
 	// MaxBody, MaxPublishBody and MaxReportBody override the limits above.
 	MaxBody, MaxPublishBody, MaxReportBody int64
+	// RequireClientCert refuses /v1 requests without a verified client
+	// certificate (--tls-client-ca; see TLSConfig).
+	RequireClientCert bool
 }
 
 // Server is the HTTP handler of the manager.
@@ -137,6 +140,10 @@ type handlerFunc func(r *http.Request, p auth.Principal) (int, any, error)
 // checks scope itself (channel creation, whose name is in the body).
 func (s *Server) handle(pattern string, act auth.Action, target func(*http.Request) string, h handlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := s.requireClientCert(r); err != nil {
+			writeError(w, r, err)
+			return
+		}
 		p, err := s.authenticate(r)
 		if err != nil {
 			writeError(w, r, err)
