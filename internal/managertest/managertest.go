@@ -68,12 +68,14 @@ func Start(t testing.TB, opts Options) *Manager {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = m.Run(ctx) }()
 	srv := httptest.NewUnstartedServer(h)
+	url := "http://" + srv.Listener.Addr().String()
 	if opts.TLS != nil {
-		srv.TLS = opts.TLS
-		srv.StartTLS()
-	} else {
-		srv.Start()
+		// Not StartTLS: it adds its own certificate, which crypto/tls
+		// prefers to GetCertificate for clients that send no SNI (an IP).
+		srv.Listener = tls.NewListener(srv.Listener, opts.TLS)
+		url = "https://" + srv.Listener.Addr().String()
 	}
+	srv.Start()
 	t.Cleanup(func() {
 		m.Shutdown() // answer long-polls so the server can close
 		srv.Close()
@@ -84,7 +86,7 @@ func Start(t testing.TB, opts Options) *Manager {
 		}
 	})
 	waitManagerReady(t, m)
-	return &Manager{Manager: m, Store: s, URL: srv.URL}
+	return &Manager{Manager: m, Store: s, URL: url}
 }
 
 func waitManagerReady(t testing.TB, m *manager.Manager) {
