@@ -62,6 +62,21 @@ const (
 	Node
 )
 
+// String names the action, as the audit log shows it.
+func (a Action) String() string {
+	switch a {
+	case Read:
+		return "read"
+	case Publish:
+		return "publish"
+	case Admin:
+		return "admin"
+	case Node:
+		return "node"
+	}
+	return fmt.Sprintf("action(%d)", int(a))
+}
+
 // Allowed reports whether p may perform act on target: a channel name for
 // Publish, a node name for Node, ignored otherwise.
 func (p Principal) Allowed(act Action, target string) bool {
