@@ -141,6 +141,7 @@ func TestTLS(t *testing.T) {
 // another CA, a client with a good certificate gets through, and probes
 // still reach /healthz and /readyz without one.
 func TestMutualTLS(t *testing.T) {
+	logs := captureKlog(t)
 	f := newTLSFixture(t)
 	r := startReplica(t, f.args("--tls-client-ca", f.clientCA.File)...)
 	url := "https://" + r.addr
@@ -162,6 +163,10 @@ func TestMutualTLS(t *testing.T) {
 	good := tlsClient(t, url, ca, client.WithClientCert(f.client.CertFile, f.client.KeyFile))
 	if _, err := good.CreateChannel(ctx, "mtls", release.Config{}); err != nil {
 		t.Fatalf("client with a good certificate: %v", err)
+	}
+	klog.Flush()
+	if !strings.Contains(logs.String(), `channel="mtls" clientCert="publisher-ci"`) {
+		t.Errorf("the audit line of the channel's creation does not name the client certificate:\n%s", logs)
 	}
 	// The certificate does not replace the token.
 	noToken, err := client.New(url, ca, client.WithClientCert(f.client.CertFile, f.client.KeyFile))

@@ -175,9 +175,14 @@ func pathNode(r *http.Request) string    { return r.PathValue("node") }
 type handlerFunc func(r *http.Request, p auth.Principal) (int, any, error)
 
 // handle registers rt behind auth (client certificate, token, role and
-// scope).
+// scope) and, for a mutating route, the audit log.
 func (s *Server) handle(rt route) {
 	s.mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
+		if rt.mutating() {
+			var rec *auditRecord
+			w, r, rec = s.startAudit(w, r, rt)
+			defer rec.log()
+		}
 		if err := s.requireClientCert(r); err != nil {
 			writeError(w, r, err)
 			return
@@ -187,6 +192,7 @@ func (s *Server) handle(rt route) {
 			writeError(w, r, err)
 			return
 		}
+		auditFrom(r).setPrincipal(p)
 		name := ""
 		if rt.target != nil {
 			name = rt.target(r)
