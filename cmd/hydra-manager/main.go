@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +23,7 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/klog/v2"
 
+	"github.com/hydra-csi/hydra/internal/tlsfiles"
 	"github.com/hydra-csi/hydra/pkg/manager"
 	"github.com/hydra-csi/hydra/pkg/manager/auth"
 	"github.com/hydra-csi/hydra/pkg/manager/httpapi"
@@ -89,7 +92,11 @@ func serve(ctx context.Context, opts Options, listening chan<- string) (err erro
 	if err != nil {
 		return err
 	}
-	handler, err := httpapi.New(m, httpapi.Options{Tokens: tokens, Registry: reg})
+	tlsCfg, err := opts.serverTLS()
+	if err != nil {
+		return err
+	}
+	handler, err := httpapi.New(m, httpapi.Options{Tokens: tokens, Registry: reg, RequireClientCert: opts.TLSClientCA != ""})
 	if err != nil {
 		return err
 	}
@@ -97,11 +104,35 @@ func serve(ctx context.Context, opts Options, listening chan<- string) (err erro
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", opts.Listen, err)
 	}
-	klog.InfoS("hydra-manager serving", "address", ln.Addr().String(), "store", opts.Store)
+	klog.InfoS("hydra-manager serving", "address", ln.Addr().String(), "store", opts.Store,
+		"tls", tlsCfg != nil, "clientCerts", opts.TLSClientCA != "")
+	if tlsCfg == nil {
+		klog.InfoS("WARNING: serving plain HTTP (no --tls-cert): bearer tokens and manifests cross the network in clear text")
+	}
 	if listening != nil {
 		listening <- ln.Addr().String()
 	}
-	return serveUntilDone(ctx, opts, m, handler, ln)
+	return serveUntilDone(ctx, opts, m, handler, ln, tlsCfg)
+}
+
+// serverTLS reads the TLS flags' files: the listener's TLS config, or nil
+// to serve plain HTTP. An unreadable or mismatched file fails the start
+// with the flag that names it.
+func (o *Options) serverTLS() (*tls.Config, error) {
+	if o.TLSCert == "" {
+		return nil, nil
+	}
+	kp, err := tlsfiles.LoadKeyPair(o.TLSCert, o.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+	}
+	var clientCAs *x509.CertPool
+	if o.TLSClientCA != "" {
+		if clientCAs, err = tlsfiles.LoadCAPool(o.TLSClientCA); err != nil {
+			return nil, fmt.Errorf("--tls-client-ca: %w", err)
+		}
+	}
+	return httpapi.TLSConfig(kp, clientCAs), nil
 }
 
 // serveUntilDone runs the manager's loops and the HTTP server until ctx
@@ -109,15 +140,24 @@ func serve(ctx context.Context, opts Options, listening chan<- string) (err erro
 //  1. wake every long-poll, so nodes reconnect (to another replica) at once;
 //  2. stop accepting and let in-flight requests finish (bounded);
 //  3. stop the loops, resigning leadership so another replica takes over.
-func serveUntilDone(ctx context.Context, opts Options, m *manager.Manager, h http.Handler, ln net.Listener) error {
+func serveUntilDone(ctx context.Context, opts Options, m *manager.Manager, h http.Handler, ln net.Listener, tlsCfg *tls.Config) error {
 	loopCtx, stopLoops := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = m.Run(loopCtx) }()
 
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// ErrorLog: failed TLS handshakes (a client without the CA) and
+	// accept errors go to klog, not to the bare standard logger.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		TLSConfig: tlsCfg, ErrorLog: klog.NewStandardLogger("INFO")}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() {
+		if tlsCfg != nil {
+			serveErr <- srv.ServeTLS(ln, "", "") // the files are in tlsCfg
+			return
+		}
+		serveErr <- srv.Serve(ln)
+	}()
 
 	var err error
 	select {

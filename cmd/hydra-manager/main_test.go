@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,7 +67,13 @@ func startReplica(t *testing.T, args ...string) *replica {
 		t.Fatalf("manager exited at start: %v", err)
 	}
 	t.Cleanup(r.stop)
-	waitHTTP(t, "http://"+r.addr+"/readyz")
+	if slices.Contains(args, "--tls-cert") {
+		// Only readiness is awaited here; the tests check the certificate.
+		insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+		waitHTTP(t, insecure, "https://"+r.addr+"/readyz")
+	} else {
+		waitHTTP(t, http.DefaultClient, "http://"+r.addr+"/readyz")
+	}
 	return r
 }
 
@@ -90,11 +98,11 @@ func (r *replica) client(t *testing.T) *client.Client {
 	return c
 }
 
-func waitHTTP(t *testing.T, url string) {
+func waitHTTP(t *testing.T, hc *http.Client, url string) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
+		resp, err := hc.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {

@@ -16,6 +16,9 @@ type Options struct {
 	Store             string
 	TokenFile         string
 	InsecureNoAuth    bool
+	TLSCert           string
+	TLSKey            string
+	TLSClientCA       string
 	Kubeconfig        string
 	LeaseNamespace    string
 	LeaseName         string
@@ -47,6 +50,11 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Store, "store", o.Store, "state store: bolt:///PATH (single replica) or consul://HOST:PORT/PREFIX (HA; token from CONSUL_HTTP_TOKEN)")
 	fs.StringVar(&o.TokenFile, "token-file", o.TokenFile, "bearer tokens, CSV lines TOKEN,ROLE[,GLOB] with ROLE admin|publisher|node|reader")
 	fs.BoolVar(&o.InsecureNoAuth, "insecure-no-auth", o.InsecureNoAuth, "serve without authentication (development only)")
+	fs.StringVar(&o.TLSCert, "tls-cert", o.TLSCert, "serve HTTPS (TLS 1.2+) with this PEM certificate (chain); "+
+		"it and --tls-key are re-read when either file changes, so a rotated certificate (cert-manager) needs no restart. Plain HTTP when empty")
+	fs.StringVar(&o.TLSKey, "tls-key", o.TLSKey, "the PEM private key of --tls-cert")
+	fs.StringVar(&o.TLSClientCA, "tls-client-ca", o.TLSClientCA, "PEM CA bundle for mutual TLS: /v1 requests must present a client certificate it verifies "+
+		"(/healthz, /readyz and /metrics do not, for probes and scrapers); read at start; needs --tls-cert")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig for the rollout controller; in-cluster config when empty and running in a pod")
 	fs.StringVar(&o.LeaseNamespace, "lease-namespace", o.LeaseNamespace, "namespace of the rollout controller's Lease on a bbolt store (default $POD_NAMESPACE, else default)")
 	fs.StringVar(&o.LeaseName, "lease-name", o.LeaseName, "name of that Lease")
@@ -71,6 +79,9 @@ func (o *Options) Validate() error {
 	case o.TokenFile != "" && o.InsecureNoAuth:
 		return errors.New("--token-file and --insecure-no-auth contradict each other; give one")
 	}
+	if err := o.validateTLS(); err != nil {
+		return err
+	}
 	if o.Kubeconfig != "" {
 		if _, err := os.Stat(o.Kubeconfig); err != nil {
 			return fmt.Errorf("--kubeconfig: %w", err)
@@ -87,6 +98,28 @@ func (o *Options) Validate() error {
 	}
 	if o.LeaseName == "" {
 		return errors.New("--lease-name: must not be empty")
+	}
+	return nil
+}
+
+// validateTLS checks that the TLS flags come together and name files;
+// their contents are read by serverTLS.
+func (o *Options) validateTLS() error {
+	switch {
+	case o.TLSCert == "" && o.TLSKey != "":
+		return errors.New("--tls-key needs --tls-cert")
+	case o.TLSCert != "" && o.TLSKey == "":
+		return errors.New("--tls-cert needs --tls-key")
+	case o.TLSCert == "" && o.TLSClientCA != "":
+		return errors.New("--tls-client-ca needs --tls-cert and --tls-key: client certificates are a part of TLS")
+	}
+	for _, f := range []struct{ flag, file string }{{"tls-cert", o.TLSCert}, {"tls-key", o.TLSKey}, {"tls-client-ca", o.TLSClientCA}} {
+		if f.file == "" {
+			continue
+		}
+		if _, err := os.Stat(f.file); err != nil {
+			return fmt.Errorf("--%s: %w", f.flag, err)
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"net/http"
 	"strings"
@@ -18,7 +19,10 @@ func describe(err error) string {
 	if errors.As(err, &ce) {
 		msg = strings.Replace(msg, ce.Error(), managerMessage(ce), 1)
 	}
+	var unknownCA x509.UnknownAuthorityError
 	switch {
+	case errors.As(err, &unknownCA):
+		msg += " (give the manager's CA with --ca-file or HYDRA_CA_FILE)"
 	case errors.Is(err, context.DeadlineExceeded):
 		msg += " (no answer within --timeout)"
 	case errors.Is(err, context.Canceled):
@@ -37,7 +41,10 @@ func managerMessage(e *client.Error) string {
 	if e.Body.Field != "" && !strings.Contains(msg, e.Body.Field) {
 		msg += " (field " + e.Body.Field + ")"
 	}
-	if e.Status == http.StatusUnauthorized {
+	switch {
+	case e.Status == http.StatusUnauthorized && strings.Contains(msg, "client certificate"):
+		msg += "; set --client-cert and --client-key (or HYDRA_CLIENT_CERT and HYDRA_CLIENT_KEY)"
+	case e.Status == http.StatusUnauthorized:
 		msg += "; set --token, --token-file or HYDRA_TOKEN"
 	}
 	return msg

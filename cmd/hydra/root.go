@@ -37,6 +37,8 @@ type app struct {
 	tokenFile  string
 	output     string
 	timeout    time.Duration
+	// caFile, clientCert and clientKey are the TLS flags.
+	caFile, clientCert, clientKey string
 
 	// now stamps default versions; pollInterval paces --wait and --watch,
 	// which sleep on clock (a fake one in tests).
@@ -93,6 +95,9 @@ func (a *app) addGlobalFlags(root *cobra.Command) {
 	fs.StringVar(&a.managerURL, "manager", defaultManager, "manager URL (env HYDRA_MANAGER)")
 	fs.StringVar(&a.token, "token", "", "bearer token (env HYDRA_TOKEN)")
 	fs.StringVar(&a.tokenFile, "token-file", "", "read the bearer token from the first line of this file")
+	fs.StringVar(&a.caFile, "ca-file", "", "PEM CA bundle to verify an https:// manager with, instead of the system's (env HYDRA_CA_FILE)")
+	fs.StringVar(&a.clientCert, "client-cert", "", "PEM client certificate for a manager that requires one (mutual TLS; env HYDRA_CLIENT_CERT)")
+	fs.StringVar(&a.clientKey, "client-key", "", "PEM private key of --client-cert (env HYDRA_CLIENT_KEY)")
 	fs.StringVarP(&a.output, "output", "o", "table", "output format: table, json or yaml")
 	fs.DurationVar(&a.timeout, "timeout", defaultTimeout, "time limit of each request to the manager (0: none)")
 }
@@ -114,17 +119,29 @@ func (a *app) validateGlobals() error {
 // client builds the manager client from flags, then environment, then
 // defaults: an explicit flag always beats the environment.
 func (a *app) client(cmd *cobra.Command) (*client.Client, error) {
-	url := a.managerURL
-	if !cmd.Flags().Changed("manager") {
-		if v := a.env("HYDRA_MANAGER"); v != "" {
-			url = v
-		}
-	}
+	url := a.flagOrEnv(cmd, "manager", a.managerURL, "HYDRA_MANAGER")
 	token, err := a.resolveToken(cmd)
 	if err != nil {
 		return nil, err
 	}
-	return client.New(url, client.WithToken(token))
+	caFile := a.flagOrEnv(cmd, "ca-file", a.caFile, "HYDRA_CA_FILE")
+	cert := a.flagOrEnv(cmd, "client-cert", a.clientCert, "HYDRA_CLIENT_CERT")
+	key := a.flagOrEnv(cmd, "client-key", a.clientKey, "HYDRA_CLIENT_KEY")
+	if (cert == "") != (key == "") {
+		return nil, errors.New("--client-cert and --client-key (or HYDRA_CLIENT_CERT and HYDRA_CLIENT_KEY) go together")
+	}
+	return client.New(url, client.WithToken(token), client.WithCAFile(caFile), client.WithClientCert(cert, key))
+}
+
+// flagOrEnv is the flag's value when it was given, else the environment
+// variable's when set, else the flag's default.
+func (a *app) flagOrEnv(cmd *cobra.Command, flag, value, env string) string {
+	if !cmd.Flags().Changed(flag) {
+		if v := a.env(env); v != "" {
+			return v
+		}
+	}
+	return value
 }
 
 func (a *app) resolveToken(cmd *cobra.Command) (string, error) {

@@ -5,6 +5,7 @@ package managertest
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
@@ -30,6 +31,8 @@ type Options struct {
 	// HTTP configures the API layer (tokens, body limits); its Registry
 	// is always a fresh one shared with the core.
 	HTTP httpapi.Options
+	// TLS, when not nil, serves https:// with it (see httpapi.TLSConfig).
+	TLS *tls.Config
 }
 
 // Manager is a running manager with its HTTP API on loopback.
@@ -64,7 +67,15 @@ func Start(t testing.TB, opts Options) *Manager {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = m.Run(ctx) }()
-	srv := httptest.NewServer(h)
+	srv := httptest.NewUnstartedServer(h)
+	url := "http://" + srv.Listener.Addr().String()
+	if opts.TLS != nil {
+		// Not StartTLS: it adds its own certificate, which crypto/tls
+		// prefers to GetCertificate for clients that send no SNI (an IP).
+		srv.Listener = tls.NewListener(srv.Listener, opts.TLS)
+		url = "https://" + srv.Listener.Addr().String()
+	}
+	srv.Start()
 	t.Cleanup(func() {
 		m.Shutdown() // answer long-polls so the server can close
 		srv.Close()
@@ -75,7 +86,7 @@ func Start(t testing.TB, opts Options) *Manager {
 		}
 	})
 	waitManagerReady(t, m)
-	return &Manager{Manager: m, Store: s, URL: srv.URL}
+	return &Manager{Manager: m, Store: s, URL: url}
 }
 
 func waitManagerReady(t testing.TB, m *manager.Manager) {

@@ -5,6 +5,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hydra-csi/hydra/internal/tlsfiles"
 	"github.com/hydra-csi/hydra/pkg/api"
 )
 
@@ -23,16 +25,38 @@ type Client struct {
 	base  *url.URL
 	token string
 	http  *http.Client
+	// customHTTP is set by WithHTTPClient, whose transport the TLS
+	// options must not silently replace.
+	customHTTP bool
+	// caFile, certFile and keyFile are the TLS options' files.
+	caFile, certFile, keyFile string
 }
 
 // Option adjusts a Client.
 type Option func(*Client)
 
-// WithHTTPClient replaces the HTTP client (timeouts, TLS, transport).
-func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
+// WithHTTPClient replaces the HTTP client (timeouts, TLS, transport). It
+// cannot be combined with WithCAFile or WithClientCert: configure TLS in
+// that client's transport instead.
+func WithHTTPClient(h *http.Client) Option {
+	return func(c *Client) { c.http, c.customHTTP = h, true }
+}
 
 // WithToken sets the bearer token sent with every request.
 func WithToken(token string) Option { return func(c *Client) { c.token = token } }
+
+// WithCAFile verifies an https:// manager against the PEM CA bundle in
+// file instead of the system's roots. The bundle is read once, by New.
+// An empty file is no option.
+func WithCAFile(file string) Option { return func(c *Client) { c.caFile = file } }
+
+// WithClientCert presents the certificate in certFile, with the private key
+// in keyFile, to a manager that requires client certificates (mTLS). Both
+// are PEM files, read by New and read again whenever either changes, so a
+// rotated certificate is used without a restart. Empty files are no option.
+func WithClientCert(certFile, keyFile string) Option {
+	return func(c *Client) { c.certFile, c.keyFile = certFile, keyFile }
+}
 
 // New returns a client of the manager at baseURL ("http://host:8080").
 // Requests carry no overall timeout: long-polls hold for minutes, so use
@@ -52,11 +76,63 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("client: manager URL %q: want http(s)://HOST[:PORT]", baseURL)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
-	c := &Client{base: u, http: &http.Client{Transport: defaultTransport()}}
+	c := &Client{base: u}
 	for _, o := range opts {
 		o(c)
 	}
+	if err := c.setTransport(); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// setTransport builds the HTTP client from the TLS options, unless
+// WithHTTPClient gave one.
+func (c *Client) setTransport() error {
+	withTLS := c.caFile != "" || c.certFile != "" || c.keyFile != ""
+	switch {
+	case c.customHTTP && withTLS:
+		return errors.New("client: WithHTTPClient cannot be combined with WithCAFile or WithClientCert: configure TLS in that client's transport")
+	case c.customHTTP:
+		return nil
+	case withTLS && c.base.Scheme != "https":
+		// A CA or client certificate for a plain-HTTP URL would protect
+		// nothing, while the caller believes the token travels encrypted.
+		return fmt.Errorf("client: manager URL %q is not https://, but a CA file or client certificate was given: use https:// (or drop the TLS settings)", c.base.Redacted())
+	}
+	t := defaultTransport()
+	if withTLS {
+		cfg, err := c.tlsConfig()
+		if err != nil {
+			return err
+		}
+		t.TLSClientConfig = cfg
+	}
+	c.http = &http.Client{Transport: t}
+	return nil
+}
+
+// tlsConfig reads the TLS options' files.
+func (c *Client) tlsConfig() (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.caFile != "" {
+		pool, err := tlsfiles.LoadCAPool(c.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("client: CA file: %w", err)
+		}
+		cfg.RootCAs = pool
+	}
+	if (c.certFile == "") != (c.keyFile == "") {
+		return nil, errors.New("client: a client certificate needs both its certificate and its key file")
+	}
+	if c.certFile != "" {
+		kp, err := tlsfiles.LoadKeyPair(c.certFile, c.keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("client: client certificate: %w", err)
+		}
+		cfg.GetClientCertificate = kp.GetClientCertificate
+	}
+	return cfg, nil
 }
 
 // defaultTransport keeps enough idle connections for an agent or CLI

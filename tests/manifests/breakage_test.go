@@ -259,6 +259,59 @@ func TestChecksCatchBreakage(t *testing.T) {
 			})
 			return o
 		}, "want the base's without"},
+		{"TLS manager probed over plain HTTP", "kubernetes/components/manager-tls", checkManager, func(t *testing.T, o objects) objects {
+			mutate(t, o, "Deployment", managerDep, func(d *appsv1.Deployment) {
+				ctrl(d, managerCtr).ReadinessProbe.HTTPGet.Scheme = corev1.URISchemeHTTP
+			})
+			return o
+		}, `the /readyz probe's scheme is "HTTP", the manager serves HTTPS`},
+		{"TLS manager named by an http URL", "kubernetes/components/manager-tls", checkManager, func(t *testing.T, o objects) objects {
+			mutate(t, o, "ConfigMap", "hydra-config", func(cm *corev1.ConfigMap) {
+				cm.Data["manager-url"] = "http://hydra-manager.hydra-system.svc"
+			})
+			return o
+		}, "want https://hydra-manager.hydra-system.svc"},
+		{"TLS manager behind an http port", "kubernetes/components/manager-tls", checkManager, func(t *testing.T, o objects) objects {
+			mutate(t, o, "Service", managerDep, func(s *corev1.Service) { s.Spec.Ports[0].Name = "http" })
+			return o
+		}, "needs port 443 named https"},
+		{"plain manager named by an https URL", "kubernetes/base", checkManager, func(t *testing.T, o objects) objects {
+			mutate(t, o, "ConfigMap", "hydra-config", func(cm *corev1.ConfigMap) {
+				cm.Data["manager-url"] = "https://hydra-manager.hydra-system.svc"
+			})
+			return o
+		}, "want http://hydra-manager.hydra-system.svc"},
+		{"node mounts the manager's key", "kubernetes/components/manager-tls", checkManagerTLS, func(t *testing.T, o objects) objects {
+			mutate(t, o, "DaemonSet", nodeDS, func(ds *appsv1.DaemonSet) {
+				ds.Spec.Template.Spec.Volumes = append(ds.Spec.Template.Spec.Volumes, corev1.Volume{Name: "ca",
+					VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "hydra-manager-tls"}}})
+			})
+			return o
+		}, "DaemonSet hydra-node mounts Secret hydra-manager-tls"},
+		{"controller without the manager's CA", "kubernetes/components/manager-tls", checkManagerTLS, func(t *testing.T, o objects) objects {
+			mutate(t, o, "Deployment", controllerDep, func(d *appsv1.Deployment) {
+				c := ctrl(d, csiContainer)
+				c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "HYDRA_CA_FILE" })
+			})
+			return o
+		}, "Deployment hydra-controller: hydra-csi has no --manager-ca-file"},
+		{"node's CA from the wrong key", "kubernetes/components/manager-tls", checkManagerTLS, func(t *testing.T, o objects) objects {
+			mutate(t, o, "DaemonSet", nodeDS, func(ds *appsv1.DaemonSet) {
+				for i := range ds.Spec.Template.Spec.Volumes {
+					if v := &ds.Spec.Template.Spec.Volumes[i]; v.ConfigMap != nil {
+						v.ConfigMap.Items[0].Key = "tls.crt"
+					}
+				}
+			})
+			return o
+		}, "must be key ca.crt of ConfigMap hydra-manager-ca"},
+		{"manager key from the token Secret", "kubernetes/components/manager-tls", checkManagerTLS, func(t *testing.T, o objects) objects {
+			mutate(t, o, "Deployment", managerDep, func(d *appsv1.Deployment) {
+				c := ctrl(d, managerCtr)
+				c.Args = replaceArg(c.Args, "--tls-key=", "--tls-key=/etc/hydra/tokens.csv")
+			})
+			return o
+		}, "--tls-key /etc/hydra/tokens.csv must be key tls.key of Secret hydra-manager-tls"},
 		{"example without readiness gate", "examples", checkExamples(base), func(t *testing.T, o objects) objects {
 			mutate(t, o, "Deployment", "search-api", func(d *appsv1.Deployment) { d.Spec.Template.Spec.ReadinessGates = nil })
 			return o

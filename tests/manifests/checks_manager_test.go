@@ -51,6 +51,11 @@ func checkManager(o objects) error {
 	if err != nil {
 		return errors.Join(append(errs, fmt.Errorf("%s: --listen: %w", owner, err))...)
 	}
+	// With --tls-cert the port speaks only TLS: a plain probe gets 400.
+	scheme := corev1.URISchemeHTTP
+	if _, tls := flagValue(args, "tls-cert"); tls {
+		scheme = corev1.URISchemeHTTPS
+	}
 	for probe, want := range map[*corev1.Probe]string{c.ReadinessProbe: "/readyz", c.LivenessProbe: "/healthz"} {
 		if probe == nil || probe.HTTPGet == nil || probe.HTTPGet.Path != want {
 			errs = append(errs, fmt.Errorf("%s: needs an httpGet probe on %s (readiness /readyz, liveness /healthz)", owner, want))
@@ -59,11 +64,14 @@ func checkManager(o objects) error {
 		if n, err := portNumber(c, probe.HTTPGet.Port); err != nil || n != port {
 			errs = append(errs, fmt.Errorf("%s: the %s probe asks port %v, the manager listens on %d", owner, want, probe.HTTPGet.Port.String(), port))
 		}
+		if got := probe.HTTPGet.Scheme; got != scheme && (got != "" || scheme != corev1.URISchemeHTTP) {
+			errs = append(errs, fmt.Errorf("%s: the %s probe's scheme is %q, the manager serves %s", owner, want, got, scheme))
+		}
 	}
 	if !hasFieldEnv(c, "POD_NAMESPACE", "metadata.namespace") {
 		errs = append(errs, fmt.Errorf("%s: env POD_NAMESPACE must come from metadata.namespace (the Lease's namespace)", owner))
 	}
-	errs = append(errs, managerService(o, d, c, port))
+	errs = append(errs, managerService(o, d, c, args, port))
 	return errors.Join(errs...)
 }
 
@@ -103,21 +111,27 @@ func managerTokens(owner string, spec *corev1.PodSpec, c *corev1.Container, args
 	return nil
 }
 
-// managerService: Service hydra-manager, port 80 named http, reaches the
-// API, and hydra-config's manager-url names it.
-func managerService(o objects, d *appsv1.Deployment, c *corev1.Container, port int) error {
+// managerService: Service hydra-manager reaches the API — port 80 named
+// http, or with --tls-cert port 443 named https (meshes read the protocol
+// from the name) — and hydra-config's manager-url names it with the
+// scheme the manager serves.
+func managerService(o objects, d *appsv1.Deployment, c *corev1.Container, args []string, port int) error {
 	svc, err := typed[corev1.Service](o, "Service", managerDep)
 	if err != nil {
 		return err
 	}
+	scheme, svcPort := "http", int32(80)
+	if _, tls := flagValue(args, "tls-cert"); tls {
+		scheme, svcPort = "https", 443
+	}
 	var sp *corev1.ServicePort
 	for i := range svc.Spec.Ports {
-		if svc.Spec.Ports[i].Name == "http" && svc.Spec.Ports[i].Port == 80 {
+		if svc.Spec.Ports[i].Name == scheme && svc.Spec.Ports[i].Port == svcPort {
 			sp = &svc.Spec.Ports[i]
 		}
 	}
 	if sp == nil {
-		return fmt.Errorf("Service %s: needs port 80 named http", managerDep)
+		return fmt.Errorf("Service %s: needs port %d named %s", managerDep, svcPort, scheme)
 	}
 	if n, err := portNumber(c, sp.TargetPort); err != nil || n != port {
 		return fmt.Errorf("Service %s: targetPort %s is not the manager's port %d", managerDep, sp.TargetPort.String(), port)
@@ -133,8 +147,8 @@ func managerService(o objects, d *appsv1.Deployment, c *corev1.Container, port i
 	}
 	raw, _, _ := nestedString(cm.Object, "data", "manager-url")
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "http" || u.Port() != "" && u.Port() != "80" {
-		return fmt.Errorf("ConfigMap hydra-config: manager-url %q: want http://%s.%s.svc", raw, svc.Name, svc.Namespace)
+	if err != nil || u.Scheme != scheme || u.Port() != "" && u.Port() != fmt.Sprint(svcPort) {
+		return fmt.Errorf("ConfigMap hydra-config: manager-url %q: want %s://%s.%s.svc (the manager serves %s)", raw, scheme, svc.Name, svc.Namespace, scheme)
 	}
 	if h := u.Hostname(); h != svc.Name+"."+svc.Namespace+".svc" && !strings.HasPrefix(h, svc.Name+"."+svc.Namespace+".svc.") {
 		return fmt.Errorf("ConfigMap hydra-config: manager-url %q does not name Service %s in %s", raw, svc.Name, svc.Namespace)

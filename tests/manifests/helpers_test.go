@@ -199,11 +199,12 @@ func expand(args []string, env map[string]string) ([]string, error) {
 }
 
 // csiOptions parses a hydra-csi container's arguments with the plugin's
-// own flags and validates them as it would at start: NODE_NAME and
-// HYDRA_MANAGER come from its resolved environment.
+// own flags and validates them as it would at start: NODE_NAME,
+// HYDRA_MANAGER and the TLS variables come from its resolved environment.
 func csiOptions(args []string, env map[string]string) (app.Options, error) {
 	opts := app.DefaultOptions()
 	opts.NodeID, opts.Manager = env["NODE_NAME"], env["HYDRA_MANAGER"]
+	opts.ManagerCAFile, opts.ManagerClientCert, opts.ManagerClientKey = env["HYDRA_CA_FILE"], env["HYDRA_CLIENT_CERT"], env["HYDRA_CLIENT_KEY"]
 	fs := pflag.NewFlagSet("hydra-csi", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	opts.AddFlags(fs)

@@ -47,6 +47,8 @@ func checksFor(t *testing.T, name string) []namedCheck {
 		return append(common, namedCheck{"manager-consul", checkManagerConsul})
 	case "kubernetes/overlays/dev":
 		return append(common, namedCheck{"manager-bolt", checkManagerBolt}, namedCheck{"dev", checkDev})
+	case "kubernetes/components/manager-tls":
+		return append(common, namedCheck{"manager-bolt", checkManagerBolt}, namedCheck{"manager-tls", checkManagerTLS})
 	case "kubernetes/components/sidecars":
 		base := renderName(t, "kubernetes/base")
 		return append(common, namedCheck{"manager-bolt", checkManagerBolt}, namedCheck{"sidecars", checkSidecars(base)})

@@ -35,6 +35,9 @@ type Options struct {
 	MemorySize string
 	Manager    string
 	TokenFile  string
+	// managerTLSOptions: --manager-ca-file, --manager-client-cert/-key
+	// (options_tls.go).
+	managerTLSOptions
 	DriverName string
 	// Kubeconfig is the controller's way to the Kubernetes API (PVC
 	// annotations); empty means in-cluster when in a pod, else none.
@@ -60,13 +63,14 @@ type Options struct {
 // come from the environment (the downward API's NODE_NAME, HYDRA_MANAGER).
 func DefaultOptions() Options {
 	return Options{
-		Mode:            ModeNode,
-		Endpoint:        "unix:///csi/csi.sock",
-		NodeID:          os.Getenv("NODE_NAME"),
-		CacheRoot:       "/var/lib/hydra",
-		Manager:         os.Getenv("HYDRA_MANAGER"),
-		DriverName:      driver.DefaultName,
-		ShutdownTimeout: 30 * time.Second,
+		Mode:              ModeNode,
+		Endpoint:          "unix:///csi/csi.sock",
+		NodeID:            os.Getenv("NODE_NAME"),
+		CacheRoot:         "/var/lib/hydra",
+		Manager:           os.Getenv("HYDRA_MANAGER"),
+		managerTLSOptions: managerTLSFromEnv(os.Getenv),
+		DriverName:        driver.DefaultName,
+		ShutdownTimeout:   30 * time.Second,
 	}
 }
 
@@ -80,6 +84,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.MemorySize, "memory-size", o.MemorySize, "size of that tmpfs, e.g. 4Gi or 512Mi")
 	fs.StringVar(&o.Manager, "manager", o.Manager, "manager URL (default $HYDRA_MANAGER)")
 	fs.StringVar(&o.TokenFile, "token-file", o.TokenFile, "file holding the bearer token for the manager (default $HYDRA_TOKEN)")
+	o.addManagerTLSFlags(fs)
 	fs.StringVar(&o.DriverName, "driver-name", o.DriverName, "CSI driver name")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig of the API the controller reads PVC annotations from (default: in-cluster when in a pod, else none)")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "how long running RPCs may finish on SIGTERM")
@@ -104,6 +109,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Manager == "" {
 		return errors.New("--manager: required (or set HYDRA_MANAGER)")
+	}
+	if err := o.validateManagerTLS(); err != nil {
+		return err
 	}
 	if o.DriverName == "" || len(o.DriverName) > 63 {
 		return fmt.Errorf("--driver-name %q: must be 1 to 63 characters", o.DriverName)

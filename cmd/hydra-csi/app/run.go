@@ -61,7 +61,7 @@ func serve(ctx context.Context, opts Options, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
-	newClient := func(url string) (*client.Client, error) { return client.New(url, client.WithToken(token)) }
+	newClient := func(url string) (*client.Client, error) { return client.New(url, opts.clientOptions(token)...) }
 	cl, err := newClient(opts.Manager) // (1)
 	if err != nil {
 		return err

@@ -62,6 +62,21 @@ const (
 	Node
 )
 
+// String names the action, as the audit log shows it.
+func (a Action) String() string {
+	switch a {
+	case Read:
+		return "read"
+	case Publish:
+		return "publish"
+	case Admin:
+		return "admin"
+	case Node:
+		return "node"
+	}
+	return fmt.Sprintf("action(%d)", int(a))
+}
+
 // Allowed reports whether p may perform act on target: a channel name for
 // Publish, a node name for Node, ignored otherwise.
 func (p Principal) Allowed(act Action, target string) bool {
@@ -172,9 +187,22 @@ func parseLine(line string, n int) (entry, error) {
 	return entry{hash: hash, p: Principal{Role: role, Scope: scope, ID: id}}, nil
 }
 
-// Lookup finds a token's principal. It compares the token's hash against
-// every entry in constant time, so neither timing nor an early exit tells
-// an attacker how close a guess came.
+// Lookup finds a token's principal.
+//
+// Why this is constant-time with respect to the secrets: the presented
+// token is hashed once (SHA-256 takes time that depends only on its
+// length, which the attacker already knows), and that hash is compared
+// with every entry's hash by crypto/subtle, which reads all 32 bytes
+// whatever matches; the loop never stops early and takes the same path on
+// a match and a miss. So the time of a lookup tells nothing about which
+// bytes of a guess were right, nor which entry (if any) matched. Comparing
+// hashes rather than the tokens also hides the stored tokens' lengths.
+//
+// A Go map keyed by the hash would not be constant-time (its bucket walk
+// and key compare stop at the first differing byte), though what it leaks
+// is about the SHA-256 of a guess, which an attacker cannot steer towards
+// a stored hash byte by byte. The linear scan is chosen so that no such
+// argument is needed; token files hold tens of lines, not millions.
 func (t *Tokens) Lookup(token string) (Principal, bool) {
 	hash := sha256.Sum256([]byte(token))
 	var found Principal

@@ -77,3 +77,29 @@ func TestLookupAndAllowed(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupRefusesNearMisses: a token that differs from a real one only
+// in its last byte (or is a prefix of it, or has a byte more) is refused;
+// a comparison that stopped early or compared a prefix would let it in.
+func TestLookupRefusesNearMisses(t *testing.T) {
+	const token = "admin-0123456789abcdef"
+	tk, err := auth.Parse(strings.NewReader(token + ",admin\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tk.Lookup(token); !ok {
+		t.Fatal("the real token is refused")
+	}
+	for _, guess := range []string{
+		token[:len(token)-1] + "e", // last byte differs
+		token[:len(token)-1] + "F",
+		token[:len(token)-1],   // one byte short
+		token + "0",            // one byte more
+		"b" + token[1:],        // first byte differs
+		strings.ToUpper(token), // case differs
+	} {
+		if p, ok := tk.Lookup(guess); ok {
+			t.Errorf("Lookup(%q) = %s, want refused", guess, p.ID)
+		}
+	}
+}

@@ -25,6 +25,7 @@ func (s *Server) createChannel(r *http.Request, p auth.Principal) (int, any, err
 	if err := decode(r, s.opts.MaxBody, &req); err != nil {
 		return 0, nil, err
 	}
+	auditFrom(r).setChannel(req.Name)
 	// The channel's name is in the body, so the scope check happens here.
 	if !p.Allowed(auth.Publish, req.Name) {
 		return 0, nil, forbidden(p, auth.Publish, req.Name)
@@ -64,6 +65,7 @@ func (s *Server) publish(r *http.Request, p auth.Principal) (int, any, error) {
 	if err := decode(r, s.opts.MaxPublishBody, &req); err != nil {
 		return 0, nil, err
 	}
+	auditFrom(r).setRelease(req.Version)
 	resp, err := s.m.Publish(r.Context(), r.PathValue("channel"), p.ID, req)
 	return http.StatusCreated, resp, err
 }
@@ -83,6 +85,7 @@ func (s *Server) setHead(r *http.Request, _ auth.Principal) (int, any, error) {
 	if err := decode(r, s.opts.MaxBody, &req); err != nil {
 		return 0, nil, err
 	}
+	auditFrom(r).setRelease(req.Version)
 	ch, err := s.m.SetHead(r.Context(), r.PathValue("channel"), req.Version)
 	return http.StatusOK, ch, err
 }
@@ -92,7 +95,9 @@ func (s *Server) rollback(r *http.Request, _ auth.Principal) (int, any, error) {
 	if err := decode(r, s.opts.MaxBody, &req); err != nil {
 		return 0, nil, err
 	}
+	auditFrom(r).setRelease(req.To)
 	ch, err := s.m.Rollback(r.Context(), r.PathValue("channel"), req.To)
+	auditFrom(r).setRelease(ch.Head) // the release rolled back to
 	return http.StatusOK, ch, err
 }
 
@@ -101,12 +106,14 @@ func (s *Server) pin(r *http.Request, _ auth.Principal) (int, any, error) {
 	if err := decode(r, s.opts.MaxBody, &req); err != nil {
 		return 0, nil, err
 	}
+	auditFrom(r).setRelease(req.Version)
 	ch, err := s.m.Pin(r.Context(), r.PathValue("channel"), req.Version)
 	return http.StatusOK, ch, err
 }
 
 func (s *Server) unpin(r *http.Request, _ auth.Principal) (int, any, error) {
 	ch, err := s.m.Unpin(r.Context(), r.PathValue("channel"))
+	auditFrom(r).setRelease(ch.Head) // the head it moved to
 	return http.StatusOK, ch, err
 }
 

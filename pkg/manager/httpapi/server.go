@@ -5,8 +5,10 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,6 +35,9 @@ type Options struct {
 	Registry *prometheus.Registry
 	// MaxBody, MaxPublishBody and MaxReportBody override the limits above.
 	MaxBody, MaxPublishBody, MaxReportBody int64
+	// RequireClientCert refuses /v1 requests without a verified client
+	// certificate (--tls-client-ca; see TLSConfig).
+	RequireClientCert bool
 }
 
 // Server is the HTTP handler of the manager.
@@ -72,7 +77,9 @@ func New(m *manager.Manager, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	s.routes()
+	if err := s.routes(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -100,29 +107,64 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
-func (s *Server) routes() {
+func (s *Server) routes() error {
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	for _, rt := range s.apiRoutes() {
+		scoped := rt.act == auth.Publish || rt.act == auth.Node
+		if scoped && rt.target == nil && !rt.scopeInBody {
+			return fmt.Errorf("httpapi: route %s: a %s route needs a target or scopeInBody", rt.pattern, rt.act)
+		}
+		s.handle(rt)
+	}
+	return nil
+}
 
-	s.handle("GET /v1/channels", auth.Read, nil, s.listChannels)
-	s.handle("POST /v1/channels", auth.Publish, nil, s.createChannel)
-	s.handle("GET /v1/channels/{channel}", auth.Read, nil, s.getChannel)
-	s.handle("DELETE /v1/channels/{channel}", auth.Admin, nil, s.deleteChannel)
-	s.handle("GET /v1/channels/{channel}/status", auth.Read, nil, s.channelStatus)
-	s.handle("GET /v1/channels/{channel}/releases", auth.Read, nil, s.listReleases)
-	s.handle("POST /v1/channels/{channel}/releases", auth.Publish, pathChannel, s.publish)
-	s.handle("GET /v1/channels/{channel}/releases/{version}", auth.Read, nil, s.getRelease)
-	s.handle("GET /v1/channels/{channel}/releases/{version}/manifest", auth.Read, nil, s.getManifest)
-	s.handle("PUT /v1/channels/{channel}/head", auth.Publish, pathChannel, s.setHead)
-	s.handle("POST /v1/channels/{channel}/rollback", auth.Publish, pathChannel, s.rollback)
-	s.handle("PUT /v1/channels/{channel}/pin", auth.Publish, pathChannel, s.pin)
-	s.handle("DELETE /v1/channels/{channel}/pin", auth.Publish, pathChannel, s.unpin)
-	s.handle("POST /v1/channels/{channel}/pause", auth.Publish, pathChannel, s.pause)
-	s.handle("POST /v1/channels/{channel}/resume", auth.Publish, pathChannel, s.resume)
-	s.handle("GET /v1/nodes", auth.Read, nil, s.listNodes)
-	s.handle("GET /v1/nodes/{node}/desired", auth.Node, pathNode, s.desired)
-	s.handle("PUT /v1/nodes/{node}/status", auth.Node, pathNode, s.reportStatus)
+// route is one /v1 endpoint behind auth: the action it needs, where the
+// action's target comes from (the channel or node in the path) and the
+// handler. A publish or node route without a target must say that its
+// handler checks the scope (scopeInBody: channel creation, whose name is
+// in the body); New refuses one that says neither, so that no route skips
+// the scope check by omission.
+type route struct {
+	pattern     string
+	act         auth.Action
+	target      func(*http.Request) string
+	h           handlerFunc
+	scopeInBody bool
+}
+
+// apiRoutes is the one table of /v1 routes: routes registers it, the
+// audit log and the scope tests read it, so a new route cannot miss
+// either.
+func (s *Server) apiRoutes() []route {
+	return []route{
+		{"GET /v1/channels", auth.Read, nil, s.listChannels, false},
+		{"POST /v1/channels", auth.Publish, nil, s.createChannel, true},
+		{"GET /v1/channels/{channel}", auth.Read, nil, s.getChannel, false},
+		{"DELETE /v1/channels/{channel}", auth.Admin, nil, s.deleteChannel, false},
+		{"GET /v1/channels/{channel}/status", auth.Read, nil, s.channelStatus, false},
+		{"GET /v1/channels/{channel}/releases", auth.Read, nil, s.listReleases, false},
+		{"POST /v1/channels/{channel}/releases", auth.Publish, pathChannel, s.publish, false},
+		{"GET /v1/channels/{channel}/releases/{version}", auth.Read, nil, s.getRelease, false},
+		{"GET /v1/channels/{channel}/releases/{version}/manifest", auth.Read, nil, s.getManifest, false},
+		{"PUT /v1/channels/{channel}/head", auth.Publish, pathChannel, s.setHead, false},
+		{"POST /v1/channels/{channel}/rollback", auth.Publish, pathChannel, s.rollback, false},
+		{"PUT /v1/channels/{channel}/pin", auth.Publish, pathChannel, s.pin, false},
+		{"DELETE /v1/channels/{channel}/pin", auth.Publish, pathChannel, s.unpin, false},
+		{"POST /v1/channels/{channel}/pause", auth.Publish, pathChannel, s.pause, false},
+		{"POST /v1/channels/{channel}/resume", auth.Publish, pathChannel, s.resume, false},
+		{"GET /v1/nodes", auth.Read, nil, s.listNodes, false},
+		{"GET /v1/nodes/{node}/desired", auth.Node, pathNode, s.desired, false},
+		{"PUT /v1/nodes/{node}/status", auth.Node, pathNode, s.reportStatus, false},
+	}
+}
+
+// mutating reports whether the route changes state: anything but a read.
+func (rt route) mutating() bool {
+	method, _, _ := strings.Cut(rt.pattern, " ")
+	return method != http.MethodGet && method != http.MethodHead
 }
 
 func pathChannel(r *http.Request) string { return r.PathValue("channel") }
@@ -132,27 +174,34 @@ func pathNode(r *http.Request) string    { return r.PathValue("node") }
 // JSON with the status, or an error for writeError.
 type handlerFunc func(r *http.Request, p auth.Principal) (int, any, error)
 
-// handle registers pattern behind auth. target names what the action
-// applies to (the channel or node in the path); nil means the handler
-// checks scope itself (channel creation, whose name is in the body).
-func (s *Server) handle(pattern string, act auth.Action, target func(*http.Request) string, h handlerFunc) {
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+// handle registers rt behind auth (client certificate, token, role and
+// scope) and, for a mutating route, the audit log.
+func (s *Server) handle(rt route) {
+	s.mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
+		if rt.mutating() {
+			var rec *auditRecord
+			w, r, rec = s.startAudit(w, r, rt)
+			defer rec.log()
+		}
+		if err := s.requireClientCert(r); err != nil {
+			writeError(w, r, err)
+			return
+		}
 		p, err := s.authenticate(r)
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
+		auditFrom(r).setPrincipal(p)
 		name := ""
-		if target != nil {
-			name = target(r)
+		if rt.target != nil {
+			name = rt.target(r)
 		}
-		if target != nil || act != auth.Publish {
-			if !p.Allowed(act, name) {
-				writeError(w, r, forbidden(p, act, name))
-				return
-			}
+		if !rt.scopeInBody && !p.Allowed(rt.act, name) {
+			writeError(w, r, forbidden(p, rt.act, name))
+			return
 		}
-		status, body, err := h(r, p)
+		status, body, err := rt.h(r, p)
 		if err != nil {
 			writeError(w, r, err)
 			return
