@@ -47,7 +47,7 @@ func (d *Driver) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if err := checkVolumeID(req.GetVolumeId()); err != nil {
 		return nil, err
 	}
-	if err := checkPath("staging_target_path", req.GetStagingTargetPath()); err != nil {
+	if err := d.paths.check("staging_target_path", req.GetStagingTargetPath()); err != nil {
 		return nil, err
 	}
 	if err := checkCapability("volume_capability", req.GetVolumeCapability()); err != nil {
@@ -74,6 +74,9 @@ func (d *Driver) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 func (d *Driver) nodeAttrs(vc map[string]string) (volumeAttrs, error) {
 	attrs, err := parseAttrs("volume_context", vc, false)
 	if err != nil {
+		return attrs, err
+	}
+	if err := d.managers.check("volume_context."+AttrManager, attrs.Manager); err != nil {
 		return attrs, err
 	}
 	if attrs.Medium == MediumMemory && d.opts.Memory == nil {
@@ -117,7 +120,7 @@ func (d *Driver) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolu
 	if err := checkVolumeID(req.GetVolumeId()); err != nil {
 		return nil, err
 	}
-	if err := checkPath("staging_target_path", req.GetStagingTargetPath()); err != nil {
+	if err := d.paths.check("staging_target_path", req.GetStagingTargetPath()); err != nil {
 		return nil, err
 	}
 	done, err := d.inflight.acquire(req.GetVolumeId())
@@ -177,7 +180,7 @@ func (d *Driver) checkPublish(req *csi.NodePublishVolumeRequest) error {
 	if err := checkVolumeID(req.GetVolumeId()); err != nil {
 		return err
 	}
-	if err := checkPath("target_path", req.GetTargetPath()); err != nil {
+	if err := d.paths.check("target_path", req.GetTargetPath()); err != nil {
 		return err
 	}
 	if err := checkCapability("volume_capability", req.GetVolumeCapability()); err != nil {
@@ -186,7 +189,7 @@ func (d *Driver) checkPublish(req *csi.NodePublishVolumeRequest) error {
 	if isEphemeral(req.GetVolumeContext()) {
 		return nil
 	}
-	return checkPath("staging_target_path", req.GetStagingTargetPath())
+	return d.paths.check("staging_target_path", req.GetStagingTargetPath())
 }
 
 func isEphemeral(vc map[string]string) bool { return vc[ctxEphemeral] == "true" }
@@ -333,7 +336,7 @@ func (d *Driver) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublish
 	if err := checkVolumeID(req.GetVolumeId()); err != nil {
 		return nil, err
 	}
-	if err := checkPath("target_path", req.GetTargetPath()); err != nil {
+	if err := d.paths.check("target_path", req.GetTargetPath()); err != nil {
 		return nil, err
 	}
 	done, err := d.inflight.acquire(req.GetVolumeId())

@@ -155,7 +155,9 @@ func startPlugin(t testing.TB, w *world, cfg pluginConfig) *plugin {
 	}
 	p := &plugin{dir: dir, sock: filepath.Join(dir, "csi", "csi.sock"), root: cfg.cacheRoot, log: filepath.Join(dir, "plugin.log")}
 	p.args = []string{"--mode=" + cfg.mode, "--endpoint=unix://" + p.sock, "--node-id=node-a",
-		"--cache-root=" + cfg.cacheRoot, "--manager=" + cfg.manager, "--shutdown-timeout=5s", "-v=4"}
+		"--cache-root=" + cfg.cacheRoot, "--manager=" + cfg.manager, "--shutdown-timeout=5s", "-v=4",
+		// The test plays kubelet with its root in dir: staging/, pods/.
+		"--kubelet-dir=" + dir}
 	if cfg.memoryRoot != "" {
 		p.args = append(p.args, "--memory-root="+cfg.memoryRoot, "--memory-size="+cfg.memorySize)
 	}

@@ -67,7 +67,8 @@ func serve(ctx context.Context, opts Options, ready chan<- string) error {
 		return err
 	}
 	dopts := driver.Options{Name: opts.DriverName, Controller: opts.controller(), Node: opts.node(),
-		NodeID: opts.NodeID, Client: cl, NewClient: newClient}
+		NodeID: opts.NodeID, Client: cl, NewClient: newClient,
+		Manager: opts.Manager, AllowedManagers: opts.AllowedManagers, KubeletDir: opts.KubeletDir}
 	if opts.controller() {
 		if dopts.PVCs, err = opts.pvcGetter(); err != nil {
 			return err
