@@ -14,6 +14,7 @@ import (
 
 	"github.com/hydra-csi/hydra/pkg/cache"
 	"github.com/hydra-csi/hydra/pkg/client"
+	"github.com/hydra-csi/hydra/pkg/source"
 )
 
 // DefaultName is the driver's name (DESIGN §2).
@@ -21,7 +22,9 @@ const DefaultName = "hydra.csi.dev"
 
 // Ensurer makes a release present on the node (the node agent).
 type Ensurer interface {
-	Ensure(ctx context.Context, channel, version string) error
+	// Ensure makes the release present and proves that creds (nil: the
+	// node's own) can read it.
+	Ensure(ctx context.Context, channel, version string, creds *source.Credentials) error
 	// Poke asks for a reconcile now: a view was added or removed.
 	Poke()
 }
@@ -59,6 +62,9 @@ type Options struct {
 	// The plugin's token goes to these only.
 	Manager         string
 	AllowedManagers []string
+	// Keyring remembers the S3 credentials volumes bring (CSI secrets), for
+	// the node agent's flips; nil: a keyring of the driver's own.
+	Keyring *source.Keyring
 	// KubeletDir confines the paths of node requests (--kubelet-dir);
 	// empty means DefaultKubeletDir.
 	KubeletDir string
@@ -99,6 +105,9 @@ func New(opts Options) (*Driver, error) {
 	}
 	if opts.Mounter == nil {
 		opts.Mounter = mount.New("")
+	}
+	if opts.Keyring == nil {
+		opts.Keyring = source.NewKeyring()
 	}
 	d := &Driver{opts: opts, mounter: opts.Mounter, clients: map[string]*client.Client{}}
 	var err error
