@@ -118,6 +118,9 @@ type pluginConfig struct {
 	cacheRoot  string // default <dir>/cache
 	memoryRoot string
 	memorySize string
+	// args are more flags; env more variables, which win over the
+	// world's (AWS_ACCESS_KEY_ID=... for the node's own credentials).
+	args, env []string
 }
 
 // plugin is a hydra-csi process and a connection to its socket. The
@@ -161,7 +164,8 @@ func startPlugin(t testing.TB, w *world, cfg pluginConfig) *plugin {
 	if cfg.memoryRoot != "" {
 		p.args = append(p.args, "--memory-root="+cfg.memoryRoot, "--memory-size="+cfg.memorySize)
 	}
-	p.env = pluginEnv(w, cfg.s3Endpoint)
+	p.args = append(p.args, cfg.args...)
+	p.env = append(pluginEnv(w, cfg.s3Endpoint), cfg.env...)
 	t.Cleanup(func() {
 		p.stop(t)
 		if t.Failed() {
