@@ -165,7 +165,7 @@ func (c *Cache) prove(ctx context.Context, rel release.Release, creds *source.Cr
 
 // forgetProofs drops the proofs of a release that leaves the store: the
 // same version may come back with other content (a channel deleted and
-// created again).
+// created again), fetched by others. The caller holds c.mu.
 func (c *Cache) forgetProofs(channel, version string) {
 	suffix := " " + flightKey(channel, version)
 	for key := range c.proven {
