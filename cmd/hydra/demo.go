@@ -279,7 +279,8 @@ func startDemoPlugin(ctx context.Context, dir, mgrURL string) (string, func(), e
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	args := []string{"--mode=all", "--endpoint", "unix://" + filepath.Join(dir, "csi", "csi.sock"),
-		"--node-id", "demo-node", "--cache-root", filepath.Join(dir, "cache"), "--manager", mgrURL}
+		"--node-id", "demo-node", "--cache-root", filepath.Join(dir, "cache"), "--manager", mgrURL,
+		"--kubelet-dir", filepath.Join(dir, "kubelet")}
 	go func() { done <- csiapp.Run(ctx, args, io.Discard, ready) }()
 	select {
 	case sock := <-ready:

@@ -18,6 +18,7 @@ import (
 	"github.com/hydra-csi/hydra/pkg/cache"
 	"github.com/hydra-csi/hydra/pkg/client"
 	"github.com/hydra-csi/hydra/pkg/release"
+	"github.com/hydra-csi/hydra/pkg/source"
 )
 
 // Options configure an Agent.
@@ -49,6 +50,10 @@ type Options struct {
 	Clock clock.WithDelayedExecution
 	// Registerer receives the agent's metrics; nil for none.
 	Registerer prometheus.Registerer
+	// Keyring holds the S3 credentials volumes brought (CSI secrets); the
+	// agent downloads with them and checks them before a flip. nil: an
+	// empty one (every view then reads with the node's credentials).
+	Keyring *source.Keyring
 }
 
 // Agent runs the node's side of Hydra's control loop.
@@ -92,6 +97,9 @@ func New(opts Options) (*Agent, error) {
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
+	}
+	if opts.Keyring == nil {
+		opts.Keyring = source.NewKeyring()
 	}
 	met, err := newMetrics(opts.Registerer)
 	if err != nil {

@@ -113,7 +113,7 @@ func TestAgentFollowsHead(t *testing.T) {
 	w.publish(t, "idx", "v1", []byte("one"))
 	a := w.startAgent(t, w.client)
 	// What a NodeStage + NodePublish would do: stage the head, make a view.
-	if err := a.Ensure(ctx, "idx", "v1"); err != nil {
+	if err := a.Ensure(ctx, "idx", "v1", nil); err != nil {
 		t.Fatal(err)
 	}
 	view, err := w.views.Create(cache.ViewSpec{VolumeID: "pvc-1", PodUID: "pod-1", PodName: "web-0", PodNamespace: "prod", Channel: "idx"}, "v1")
@@ -202,7 +202,7 @@ func TestAgentAppliesPlannedFlips(t *testing.T) {
 	}
 	w.publish(t, "flip", "v1", []byte("one"))
 	a := w.startAgent(t, w.client)
-	if err := a.Ensure(ctx, "flip", "v1"); err != nil {
+	if err := a.Ensure(ctx, "flip", "v1", nil); err != nil {
 		t.Fatal(err)
 	}
 	var paths []string

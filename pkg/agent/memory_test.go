@@ -40,7 +40,7 @@ func TestAgentMemoryTier(t *testing.T) {
 	go func() { _ = a.Run(runCtx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	if err := a.EnsureMemory(ctx, "ram", "v1"); err != nil {
+	if err := a.EnsureMemory(ctx, "ram", "v1", nil); err != nil {
 		t.Fatal(err)
 	}
 	view, err := memViews.Create(cache.ViewSpec{VolumeID: "vol", PodUID: "pod", Channel: "ram", Medium: "memory"}, "v1")

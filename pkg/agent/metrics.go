@@ -15,7 +15,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hydra_agent_errors_total", Help: "Agent errors by operation (poll, report, download).",
+			Name: "hydra_agent_errors_total", Help: "Agent errors by operation (poll, report, download, access: a view's credentials cannot read the release it should flip to).",
 		}, []string{"op"}),
 		flips: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hydra_agent_flips_total", Help: "View flips applied.",

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hydra-csi/hydra/pkg/cache"
 	"github.com/hydra-csi/hydra/pkg/release"
+	"github.com/hydra-csi/hydra/pkg/source"
 )
 
 // reconcileLoop acts on the desired state whenever it changes, a view is
@@ -48,22 +49,23 @@ func (a *Agent) reconcile(ctx context.Context, sem chan struct{}, inflight *sync
 		return err
 	}
 	d, ok := a.Desired()
-	wanted := wantedReleases(append(views, memViews...), d)
+	all := append(views, memViews...)
+	wanted := wantedReleases(all, d)
 	memWanted := wantedReleases(memViews, d)
 	for _, w := range wanted { // (1)
 		inRAM := contains(memWanted, w)
 		missing := !a.opts.Cache.Stored(w.channel, w.version) || (inRAM && !a.opts.Memory.Stored(w.channel, w.version))
 		if missing && a.retryDue(w) {
-			a.startDownload(ctx, w, inRAM, sem, inflight)
+			a.startDownload(ctx, w, inRAM, a.downloadCredentials(w.channel, all), sem, inflight)
 		}
 	}
 	if !ok {
 		return nil // nothing from the manager yet: keep what is there
 	}
 	a.forgetFailures(wanted)
-	a.applyFlips(a.opts.Views, a.opts.Cache.Stored, views, d) // (2)
+	a.applyFlips(ctx, a.opts.Views, a.opts.Cache.Stored, views, d) // (2)
 	if a.opts.Memory != nil {
-		a.applyFlips(a.opts.MemoryViews, a.opts.Memory.Stored, memViews, d)
+		a.applyFlips(ctx, a.opts.MemoryViews, a.opts.Memory.Stored, memViews, d)
 	}
 	if err := a.collect(d, wanted); err != nil { // (3)
 		return err
@@ -118,8 +120,32 @@ func wantedReleases(views []cache.ViewInfo, d release.Desired) []want {
 	return out
 }
 
+// downloadCredentials picks the credentials of a background download of
+// a channel's release: the node's when a view of the channel reads with
+// them, else the first known ones of a view of the channel, so that a
+// channel that only volumes' credentials can read still gets its next
+// release before the rollout flips. Whoever downloads, each view is
+// checked with its own credentials before it flips (applyFlips).
+func (a *Agent) downloadCredentials(channel string, views []cache.ViewInfo) *source.Credentials {
+	var first *source.Credentials
+	for _, v := range views {
+		if v.Channel != channel {
+			continue
+		}
+		creds, known := a.opts.Keyring.Get(v.Credentials)
+		switch {
+		case !known:
+		case creds == nil:
+			return nil
+		case first == nil:
+			first = creds
+		}
+	}
+	return first
+}
+
 // startDownload fetches a release's manifest and downloads it, once.
-func (a *Agent) startDownload(ctx context.Context, w want, memory bool, sem chan struct{}, inflight *sync.Map) {
+func (a *Agent) startDownload(ctx context.Context, w want, memory bool, creds *source.Credentials, sem chan struct{}, inflight *sync.Map) {
 	key := w.channel + "/" + w.version
 	if _, busy := inflight.LoadOrStore(key, struct{}{}); busy {
 		return
@@ -132,27 +158,29 @@ func (a *Agent) startDownload(ctx context.Context, w want, memory bool, sem chan
 			return
 		}
 		defer func() { <-sem }()
-		err := a.Ensure(ctx, w.channel, w.version)
+		err := a.Ensure(ctx, w.channel, w.version, creds)
 		if err == nil && memory {
-			err = a.EnsureMemory(ctx, w.channel, w.version)
+			err = a.EnsureMemory(ctx, w.channel, w.version, creds)
 		}
 		a.recordResult(w, err)
 		a.Poke()
 	}()
 }
 
-// Ensure makes a release present on the node: its manifest from the
-// manager, its bytes through the cache (one download however many callers).
-func (a *Agent) Ensure(ctx context.Context, channel, version string) error {
+// Ensure makes a release present on the node and readable with creds
+// (nil: the node's own): its manifest from the manager, its bytes through
+// the cache (one download however many callers).
+func (a *Agent) Ensure(ctx context.Context, channel, version string, creds *source.Credentials) error {
 	rel, err := a.opts.Client.GetManifest(ctx, channel, version)
 	if err != nil {
 		return fmt.Errorf("agent: manifest of %s/%s: %w", channel, version, err)
 	}
-	return a.opts.Cache.Ensure(ctx, rel)
+	return a.opts.Cache.EnsureFor(ctx, rel, creds)
 }
 
-// EnsureMemory makes a release present in the RAM tier (and on disk).
-func (a *Agent) EnsureMemory(ctx context.Context, channel, version string) error {
+// EnsureMemory makes a release present in the RAM tier (and on disk),
+// readable with creds.
+func (a *Agent) EnsureMemory(ctx context.Context, channel, version string, creds *source.Credentials) error {
 	if a.opts.Memory == nil {
 		return fmt.Errorf("agent: no memory tier configured for %s/%s", channel, version)
 	}
@@ -160,7 +188,7 @@ func (a *Agent) EnsureMemory(ctx context.Context, channel, version string) error
 	if err != nil {
 		return fmt.Errorf("agent: manifest of %s/%s: %w", channel, version, err)
 	}
-	return a.opts.Memory.Ensure(ctx, rel)
+	return a.opts.Memory.EnsureFor(ctx, rel, creds)
 }
 
 func (a *Agent) recordResult(w want, err error) {
@@ -201,8 +229,9 @@ func (a *Agent) forgetFailures(wanted []want) {
 }
 
 // applyFlips points views at the releases the manager asks for, once the
-// release is stored in the views' tier; pinned views are never flipped.
-func (a *Agent) applyFlips(tier *cache.Views, stored func(channel, version string) bool, views []cache.ViewInfo, d release.Desired) {
+// release is stored in the views' tier and the view's credentials are
+// proved to read it; pinned views are never flipped.
+func (a *Agent) applyFlips(ctx context.Context, tier *cache.Views, stored func(channel, version string) bool, views []cache.ViewInfo, d release.Desired) {
 	byKey := map[string]cache.ViewInfo{}
 	for _, v := range views {
 		byKey[v.VolumeID+"/"+v.PodUID] = v
@@ -212,12 +241,35 @@ func (a *Agent) applyFlips(tier *cache.Views, stored func(channel, version strin
 		if !ok || v.Pinned != "" || v.Current == dv.Release || !stored(v.Channel, dv.Release) {
 			continue
 		}
+		if err := a.authorize(ctx, v, dv.Release); err != nil {
+			a.metrics.errors.WithLabelValues("access").Inc()
+			a.log().Error(err, "not flipping: the view's credentials cannot be shown to read the release",
+				"volumeID", v.VolumeID, "pod", v.PodUID, "release", dv.Release, "current", v.Current)
+			continue
+		}
 		if _, err := a.flip(tier, v, dv.Release); err != nil {
 			a.log().Error(err, "flip", "volumeID", v.VolumeID, "pod", v.PodUID, "release", dv.Release)
 			continue
 		}
 		a.metrics.flips.Inc()
 	}
+}
+
+// authorize proves that the credentials of a view's volume read a release
+// before the view shows it. Credentials live in memory only: after a
+// restart, a view whose volume brought its own waits on its release until
+// a NodeStage or NodePublish brings them again.
+func (a *Agent) authorize(ctx context.Context, v cache.ViewInfo, version string) error {
+	creds, known := a.opts.Keyring.Get(v.Credentials)
+	if !known {
+		return fmt.Errorf("agent: view %s/%s: its volume's S3 credentials %s are not known to this process (it restarted since they came)",
+			v.VolumeID, v.PodUID, v.Credentials)
+	}
+	rel, err := a.opts.Cache.Manifest(v.Channel, version)
+	if err != nil {
+		return err
+	}
+	return a.opts.Cache.Authorize(ctx, rel, creds)
 }
 
 // flip holds the release while its tree is linked into the view, so

@@ -65,6 +65,10 @@ type Cache struct {
 	mu      sync.Mutex
 	flights map[string]*flight
 	holds   map[string]int
+	// proofs are the access checks running and proven the ones passed,
+	// by "<credentials ID> <channel>/<version>" (access.go).
+	proofs map[string]*proof
+	proven map[string]bool
 }
 
 // New opens the cache at opts.Root, creating its directories.
@@ -100,6 +104,7 @@ func New(opts Options) (*Cache, error) {
 		layout: l, reader: opts.Reader, partSize: opts.PartSize,
 		requests: make(chan struct{}, opts.Requests), commit: opts.CommitInterval,
 		metrics: met, flights: map[string]*flight{}, holds: map[string]int{},
+		proofs: map[string]*proof{}, proven: map[string]bool{},
 	}, nil
 }
 
@@ -115,54 +120,81 @@ func (c *Cache) Stored(channel, version string) bool {
 // flight is one download of one release, shared by every caller.
 type flight struct {
 	channel, version string
-	done             chan struct{}
-	err              error
-	progress         progress
+	// creds is the ID of the credentials it downloads with.
+	creds    string
+	done     chan struct{}
+	err      error
+	progress progress
 }
 
 func flightKey(channel, version string) string { return channel + "/" + version }
 
-// Ensure makes a release present in store/, downloading it when needed.
-// Concurrent calls for one release share one download, which runs on its
-// own: when ctx ends, Ensure returns ctx.Err() but the download goes on, and
-// a later call finds it finished or joins it (DESIGN §7: a download
-// outlives the RPC that started it).
+// Ensure makes a release present in store/ with the node's own
+// credentials: EnsureFor with nil.
 func (c *Cache) Ensure(ctx context.Context, rel release.Release) error {
+	return c.EnsureFor(ctx, rel, nil)
+}
+
+// flightJoins bounds how many failed downloads of other credentials a
+// caller waits out before it gives up with the last one's error.
+const flightJoins = 3
+
+// EnsureFor makes a release present in store/, downloading it with creds
+// (nil: the node's chain) when needed, and then proves that creds can read
+// it (Authorize): whoever downloaded it, a caller gets no release its own
+// credentials cannot read.
+//
+// Concurrent calls for one release share one download, which runs on its
+// own: when ctx ends, EnsureFor returns ctx.Err() but the download goes on,
+// and a later call finds it finished or joins it (DESIGN §7: a download
+// outlives the RPC that started it). A download started by another
+// caller runs with that caller's credentials; when it fails, the failure
+// says nothing about ours, so the next one starts with ours.
+func (c *Cache) EnsureFor(ctx context.Context, rel release.Release, creds *source.Credentials) error {
 	if err := rel.Validate(); err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
-	if c.Stored(rel.Channel, rel.Version) {
-		return nil
+	reader, err := c.readerFor(creds)
+	if err != nil {
+		return err
 	}
-	f := c.join(rel)
-	select {
-	case <-f.done:
-		return f.err
-	case <-ctx.Done():
-		return ctx.Err()
+	for joins := 1; !c.Stored(rel.Channel, rel.Version); joins++ {
+		f := c.join(rel, creds.ID(), reader)
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if f.err == nil {
+			break
+		}
+		if f.creds == creds.ID() || joins >= flightJoins {
+			return f.err
+		}
 	}
+	return c.Authorize(ctx, rel, creds)
 }
 
-// join returns the running flight for rel or starts one.
-func (c *Cache) join(rel release.Release) *flight {
+// join returns the running flight for rel or starts one with reader.
+func (c *Cache) join(rel release.Release, creds string, reader source.Reader) *flight {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	key := flightKey(rel.Channel, rel.Version)
 	if f, ok := c.flights[key]; ok {
 		return f
 	}
-	f := &flight{channel: rel.Channel, version: rel.Version, done: make(chan struct{})}
+	f := &flight{channel: rel.Channel, version: rel.Version, creds: creds, done: make(chan struct{})}
 	f.progress.set(release.StatePending, "")
 	c.flights[key] = f
-	go c.fly(f, rel)
+	go c.fly(f, rel, reader)
 	return f
 }
 
-func (c *Cache) fly(f *flight, rel release.Release) {
+func (c *Cache) fly(f *flight, rel release.Release, reader source.Reader) {
 	start := time.Now()
-	log := klog.Background().WithValues("channel", rel.Channel, "release", rel.Version)
+	log := klog.Background().WithValues("channel", rel.Channel, "release", rel.Version, "credentials", f.creds)
 	log.V(2).Info("download starting")
-	err := c.download(context.Background(), rel, &f.progress)
+	err := c.download(context.Background(), rel, &f.progress, reader, f.creds != source.NodeCredentials)
 	c.metrics.observe(err, time.Since(start))
 	if err != nil {
 		log.Error(err, "download failed")

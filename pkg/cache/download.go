@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hydra-csi/hydra/pkg/release"
+	"github.com/hydra-csi/hydra/pkg/source"
 )
 
 // download fetches, verifies and installs rel.
@@ -29,10 +30,19 @@ import (
 //  5. Verify every file against the manifest (size always, checksum when
 //     present).
 //  6. Install: read-only files, the release record, one rename into store/.
-func (c *Cache) download(ctx context.Context, rel release.Release, prog *progress) (err error) {
+//
+// reader fetches the bytes. byVolume says it signs with a volume's own
+// credentials: the release is then marked (see access.go), in tmp/ from
+// the start, so that a resumed download by the node still marks it.
+func (c *Cache) download(ctx context.Context, rel release.Release, prog *progress, reader source.Reader, byVolume bool) (err error) {
 	tmp := c.layout.TmpDir(rel.Channel, rel.Version)
 	if err := c.prepareTmp(tmp, rel); err != nil { // (1)
 		return err
+	}
+	if byVolume {
+		if err := writeFileAtomic(filepath.Join(tmp, volumeFetchedName), nil); err != nil {
+			return err
+		}
 	}
 	j, done, err := loadJournal(filepath.Join(tmp, "journal"))
 	if err != nil {
@@ -43,7 +53,7 @@ func (c *Cache) download(ctx context.Context, rel release.Release, prog *progres
 			err = cerr
 		}
 	}()
-	files, err := c.plan(rel, filepath.Join(tmp, "data")) // (2)
+	files, err := c.plan(rel, filepath.Join(tmp, "data"), byVolume) // (2)
 	if err != nil {
 		return err
 	}
@@ -56,7 +66,7 @@ func (c *Cache) download(ctx context.Context, rel release.Release, prog *progres
 	prog.total.Store(totalSize(files))
 	prog.done.Store(doneSize(files, done, c.partSize))
 	prog.set(release.StateDownloading, "")
-	if err := c.fetchParts(ctx, tmp, files, done, j, prog); err != nil { // (4)
+	if err := c.fetchParts(ctx, reader, tmp, files, done, j, prog); err != nil { // (4)
 		return fmt.Errorf("cache: release %s/%s: %w", rel.Channel, rel.Version, err)
 	}
 	if err := c.verifyFiles(files, done, j); err != nil { // (5)

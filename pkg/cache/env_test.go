@@ -123,8 +123,15 @@ func checkStored(t *testing.T, c *cache.Cache, rel release.Release, want map[str
 	dir := c.Layout().StoreDir(rel.Channel, rel.Version)
 	n := 0
 	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil {
 			return err
+		}
+		if d.IsDir() {
+			// Root-owned and not writable by anyone else; see install.
+			if fi, _ := d.Info(); fi.Mode().Perm()&0o022 != 0 {
+				return fmt.Errorf("directory %s is writable by group or others (%v)", p, fi.Mode())
+			}
+			return nil
 		}
 		rel, _ := filepath.Rel(dir, p)
 		got, err := os.ReadFile(p)

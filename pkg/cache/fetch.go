@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hydra-csi/hydra/pkg/checksum"
+	"github.com/hydra-csi/hydra/pkg/source"
 )
 
 // partDone is a fetched part and the CRC of its bytes.
@@ -25,7 +26,7 @@ type partDone struct {
 // requests in flight across all downloads of the cache. Finished parts go
 // to a committer that syncs the data and then journals them; done is
 // updated with every part that was journaled.
-func (c *Cache) fetchParts(ctx context.Context, tmp string, files []plannedFile, done map[partKey]uint64, j *journal, prog *progress) error {
+func (c *Cache) fetchParts(ctx context.Context, reader source.Reader, tmp string, files []plannedFile, done map[partKey]uint64, j *journal, prog *progress) error {
 	// The parts to fetch are listed before the committer starts, since it
 	// writes to done.
 	type todo struct {
@@ -67,7 +68,7 @@ func (c *Cache) fetchParts(ctx context.Context, tmp string, files []plannedFile,
 		go func() {
 			defer wg.Done()
 			defer c.release()
-			res, err := c.fetchPart(ctx, t.f, t.p, prog)
+			res, err := c.fetchPart(ctx, reader, t.f, t.p, prog)
 			if err != nil {
 				fail(err)
 				return
@@ -98,7 +99,7 @@ func (c *Cache) acquire(ctx context.Context) bool {
 func (c *Cache) release() { <-c.requests }
 
 // fetchPart streams one part into its place in the file, hashing it.
-func (c *Cache) fetchPart(ctx context.Context, f plannedFile, p int, prog *progress) (partDone, error) {
+func (c *Cache) fetchPart(ctx context.Context, reader source.Reader, f plannedFile, p int, prog *progress) (partDone, error) {
 	off := int64(p) * c.partSize
 	n := partLen(f.file.Size, c.partSize, p)
 	h, err := checksum.New(f.alg)
@@ -110,7 +111,7 @@ func (c *Cache) fetchPart(ctx context.Context, f plannedFile, p int, prog *progr
 		return partDone{}, fmt.Errorf("open %s: %w", f.name(), err)
 	}
 	w := &partWriter{f: out, off: off, h: h, prog: prog, m: c.metrics}
-	err = c.reader.ReadRange(ctx, f.src, f.file, off, n, w)
+	err = reader.ReadRange(ctx, f.src, f.file, off, n, w)
 	err = errors.Join(err, out.Close())
 	if err != nil {
 		return partDone{}, fmt.Errorf("%s bytes %d-%d: %w", f.name(), off, off+n-1, err)

@@ -14,9 +14,16 @@ import (
 //
 // Algorithm (a crash at any step leaves either no release in store/ or the
 // complete one; a repeated install finishes the job):
-//  1. Make every file read-only and sync the filesystem, so the bytes are
-//     durable before the release becomes visible.
-//  2. Write the release record (its manifest) to meta/ atomically.
+//  1. Make every file read-only (0444) and sync the filesystem, so the
+//     bytes are durable before the release becomes visible. Directories
+//     stay 0755: only their owner (root on a node) can write them, and
+//     root ignores mode bits anyway; 0555 would only make a `hydra pull`
+//     tree hard to delete for its owner. Pods never see store/: they see
+//     views, bind-mounted read-only.
+//  2. Write the release record (its manifest) to meta/ atomically, and
+//     the mark of a release that volumes' credentials fetched part of
+//     (or remove a stale one): before the rename, so that no stored
+//     release is ever without its mark.
 //  3. Rename tmp/.../data to store/<channel>/<version> and sync store/<channel>.
 //  4. Remove what is left of tmp/.../ (journal, markers).
 func (c *Cache) install(rel release.Release, tmp string, files []plannedFile) error {
@@ -33,6 +40,9 @@ func (c *Cache) install(rel release.Release, tmp string, files []plannedFile) er
 		return err
 	}
 	if err := writeFileAtomic(c.layout.MetaFile(rel.Channel, rel.Version), rec); err != nil { // (2)
+		return err
+	}
+	if err := c.markVolumeFetched(rel.Channel, rel.Version, fileExists(filepath.Join(tmp, volumeFetchedName))); err != nil {
 		return err
 	}
 	dst := c.layout.StoreDir(rel.Channel, rel.Version)

@@ -6,6 +6,7 @@
 //	<root>/store/<channel>/<version>/<dataset>/...   complete, verified, read-only
 //	<root>/tmp/<channel>/<version>/                  in-progress downloads (resumable)
 //	<root>/meta/<channel>/<version>.json             the manifest of each stored release
+//	<root>/meta/<channel>/<version>.volume-fetched   present when a volume's credentials fetched some of it
 //	<root>/views/<volume-id>/<pod-uid>/              what a pod sees (bind-mounted read-only)
 //	        current -> releases/<version>
 //	        releases/<version>/<dataset>/...         hardlinks into store/
@@ -42,6 +43,12 @@ func (l Layout) TmpDir(channel, version string) string {
 // MetaFile records the manifest of a stored release.
 func (l Layout) MetaFile(channel, version string) string {
 	return filepath.Join(l.Root, "meta", channel, version+".json")
+}
+
+// VolumeFetchedFile marks a stored release that holds bytes fetched with
+// a volume's own credentials rather than the node's (see access.go).
+func (l Layout) VolumeFetchedFile(channel, version string) string {
+	return filepath.Join(l.Root, "meta", channel, version+volumeFetchedSuffix)
 }
 
 // ViewsDir holds every view.

@@ -15,6 +15,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/hydra-csi/hydra/pkg/release"
+	"github.com/hydra-csi/hydra/pkg/source"
 )
 
 // Memory is the RAM tier (medium "memory"): releases copied from the disk
@@ -55,10 +56,17 @@ func (m *Memory) Stored(channel, version string) bool {
 	return err == nil && fi.IsDir()
 }
 
-// Ensure makes a release present in RAM: on the disk store first (download
-// if needed), then copied into the tmpfs and renamed into its store/.
+// Ensure makes a release present in RAM with the node's credentials:
+// EnsureFor with nil.
 func (m *Memory) Ensure(ctx context.Context, rel release.Release) error {
-	if err := m.disk.Ensure(ctx, rel); err != nil {
+	return m.EnsureFor(ctx, rel, nil)
+}
+
+// EnsureFor makes a release present in RAM: on the disk store first
+// (downloaded with creds if needed, and proved readable with them: see
+// Cache.EnsureFor), then copied into the tmpfs and renamed into its store/.
+func (m *Memory) EnsureFor(ctx context.Context, rel release.Release, creds *source.Credentials) error {
+	if err := m.disk.EnsureFor(ctx, rel, creds); err != nil {
 		return err
 	}
 	lock := m.lock(rel.Channel, rel.Version)

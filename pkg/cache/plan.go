@@ -34,9 +34,11 @@ type plannedFile struct {
 func (p plannedFile) name() string { return p.dataset + "/" + p.file.Path }
 
 // plan flattens a release into files, picks hardlink sources, and counts
-// parts.
-func (c *Cache) plan(rel release.Release, dataDir string) ([]plannedFile, error) {
-	ids, err := c.identities(rel.Channel)
+// parts. A download with the node's credentials (byVolume false) links
+// only from releases the node fetched itself, so that what it installs
+// unmarked holds only bytes the node's credentials read (access.go).
+func (c *Cache) plan(rel release.Release, dataDir string, byVolume bool) ([]plannedFile, error) {
+	ids, err := c.identities(rel.Channel, byVolume)
 	if err != nil {
 		return nil, err
 	}
@@ -84,14 +86,19 @@ func identityOf(src release.Source, f release.File) string {
 }
 
 // identities maps the identity of every file in the channel's stored
-// releases to its path in store/, from the releases' recorded manifests.
-func (c *Cache) identities(channel string) (map[string]string, error) {
+// releases to its path in store/, from the releases' recorded manifests;
+// releases that volumes' credentials fetched count only when
+// withVolumeFetched.
+func (c *Cache) identities(channel string, withVolumeFetched bool) (map[string]string, error) {
 	ids := map[string]string{}
 	versions, err := c.storedVersions(channel)
 	if err != nil {
 		return nil, err
 	}
 	for _, v := range versions {
+		if !withVolumeFetched && c.volumeFetched(channel, v) {
+			continue
+		}
 		rel, err := c.readMeta(channel, v)
 		if err != nil {
 			continue // a release without a readable record is not shared
@@ -128,6 +135,16 @@ func (c *Cache) storedVersions(channel string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// Manifest returns the manifest recorded when a release was installed
+// (meta/<channel>/<version>.json).
+func (c *Cache) Manifest(channel, version string) (release.Release, error) {
+	rel, err := c.readMeta(channel, version)
+	if errors.Is(err, os.ErrNotExist) {
+		return rel, fmt.Errorf("cache: release %s/%s has no record: %w", channel, version, ErrNotStored)
+	}
+	return rel, err
 }
 
 // readMeta reads the manifest recorded when a release was installed.

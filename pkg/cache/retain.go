@@ -82,7 +82,9 @@ func (c *Cache) remove(channel, version string) (bool, error) {
 	if err := os.Rename(c.layout.StoreDir(channel, version), trash); err != nil {
 		return false, fmt.Errorf("cache: remove %s/%s: %w", channel, version, err)
 	}
-	err := errors.Join(os.Remove(c.layout.MetaFile(channel, version)), os.RemoveAll(trash))
+	c.forgetProofs(channel, version)
+	err := errors.Join(os.Remove(c.layout.MetaFile(channel, version)), removeIfExists(c.layout.VolumeFetchedFile(channel, version)),
+		os.RemoveAll(trash))
 	if err != nil {
 		return true, fmt.Errorf("cache: remove %s/%s: %w", channel, version, err)
 	}

@@ -55,6 +55,10 @@ type ViewSpec struct {
 	Medium string `json:"medium,omitempty"`
 	// Pinned, when set, is the only release the view may show.
 	Pinned string `json:"pinned,omitempty"`
+	// Credentials is the ID of the S3 credentials the view's volume reads
+	// with (source.Credentials.ID; empty or "node" for the node's own):
+	// every release the view shows must be proved readable with them.
+	Credentials string `json:"credentials,omitempty"`
 }
 
 // ViewInfo is a view as found on disk.

@@ -69,6 +69,9 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if err != nil {
 		return nil, err
 	}
+	if err := d.managers.check("parameters."+AttrManager, attrs.Manager); err != nil {
+		return nil, err
+	}
 	if attrs.Channel == "" {
 		if attrs, err = d.channelFromPVC(ctx, req.GetParameters(), attrs); err != nil {
 			return nil, err

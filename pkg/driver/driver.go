@@ -7,7 +7,6 @@ package driver
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/hydra-csi/hydra/pkg/cache"
 	"github.com/hydra-csi/hydra/pkg/client"
+	"github.com/hydra-csi/hydra/pkg/source"
 )
 
 // DefaultName is the driver's name (DESIGN §2).
@@ -22,7 +22,9 @@ const DefaultName = "hydra.csi.dev"
 
 // Ensurer makes a release present on the node (the node agent).
 type Ensurer interface {
-	Ensure(ctx context.Context, channel, version string) error
+	// Ensure makes the release present and proves that creds (nil: the
+	// node's own) can read it.
+	Ensure(ctx context.Context, channel, version string, creds *source.Credentials) error
 	// Poke asks for a reconcile now: a view was added or removed.
 	Poke()
 }
@@ -55,6 +57,17 @@ type Options struct {
 	// PVCs reads the PVCs whose annotations name a volume's channel
 	// (controller); nil when there is no Kubernetes API (--kubeconfig).
 	PVCs PVCGetter
+	// Manager is the URL of Client's manager (--manager); AllowedManagers
+	// are the others a `manager` attribute may name (--allowed-manager).
+	// The plugin's token goes to these only.
+	Manager         string
+	AllowedManagers []string
+	// Keyring remembers the S3 credentials volumes bring (CSI secrets), for
+	// the node agent's flips; nil: a keyring of the driver's own.
+	Keyring *source.Keyring
+	// KubeletDir confines the paths of node requests (--kubelet-dir);
+	// empty means DefaultKubeletDir.
+	KubeletDir string
 }
 
 // Driver implements the CSI services.
@@ -66,6 +79,8 @@ type Driver struct {
 	opts     Options
 	mounter  mount.Interface
 	inflight inFlight
+	paths    pathGuard
+	managers managers
 
 	mu      sync.Mutex
 	clients map[string]*client.Client
@@ -91,27 +106,34 @@ func New(opts Options) (*Driver, error) {
 	if opts.Mounter == nil {
 		opts.Mounter = mount.New("")
 	}
-	return &Driver{opts: opts, mounter: opts.Mounter, clients: map[string]*client.Client{}}, nil
+	if opts.Keyring == nil {
+		opts.Keyring = source.NewKeyring()
+	}
+	d := &Driver{opts: opts, mounter: opts.Mounter, clients: map[string]*client.Client{}}
+	var err error
+	if d.managers, err = newManagers(opts.Manager, opts.AllowedManagers); err != nil {
+		return nil, err
+	}
+	if opts.Node {
+		if err := d.guardPaths(); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
-// clientFor returns the client of the manager a volume names, or the
-// default one.
-func (d *Driver) clientFor(managerURL string) (*client.Client, error) {
-	if managerURL == "" {
-		return d.opts.Client, nil
+// guardPaths confines node requests to the kubelet directory, outside the
+// stores of both tiers.
+func (d *Driver) guardPaths() error {
+	dir := d.opts.KubeletDir
+	if dir == "" {
+		dir = DefaultKubeletDir
 	}
-	if d.opts.NewClient == nil {
-		return nil, invalid("volume_context."+AttrManager, managerURL, "this plugin only talks to its --manager")
+	stores := []string{d.opts.Cache.Layout().Root}
+	if d.opts.Memory != nil {
+		stores = append(stores, d.opts.Memory.Layout().Root)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if c, ok := d.clients[managerURL]; ok {
-		return c, nil
-	}
-	c, err := d.opts.NewClient(managerURL)
-	if err != nil {
-		return nil, fmt.Errorf("driver: manager %s: %w", managerURL, err)
-	}
-	d.clients[managerURL] = c
-	return c, nil
+	g, err := newPathGuard(dir, stores...)
+	d.paths = g
+	return err
 }

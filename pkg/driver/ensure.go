@@ -2,23 +2,26 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"google.golang.org/grpc/codes"
 	"k8s.io/klog/v2"
 
+	"github.com/hydra-csi/hydra/pkg/cache"
 	"github.com/hydra-csi/hydra/pkg/client"
 	"github.com/hydra-csi/hydra/pkg/release"
+	"github.com/hydra-csi/hydra/pkg/source"
 )
 
 // ensure resolves the release a volume serves and makes it present in the
-// volume's tier; it returns the version.
-func (d *Driver) ensure(ctx context.Context, attrs volumeAttrs) (string, error) {
+// volume's tier, readable with creds; it returns the version.
+func (d *Driver) ensure(ctx context.Context, attrs volumeAttrs, creds *source.Credentials) (string, error) {
 	version, err := d.resolve(ctx, attrs)
 	if err != nil {
 		return "", err
 	}
-	if err := d.present(ctx, attrs, version); err != nil {
+	if err := d.present(ctx, attrs, version, creds); err != nil {
 		return "", err
 	}
 	return version, nil
@@ -81,29 +84,55 @@ func (d *Driver) stored(medium, channel, version string) bool {
 	return d.opts.Cache.Stored(channel, version)
 }
 
-// present makes a release present in the medium's tier: through the node
-// agent for the default manager (one download however many callers), or
-// with the manifest of the volume's own manager.
-func (d *Driver) present(ctx context.Context, attrs volumeAttrs, version string) error {
+// present makes a release present in the medium's tier, downloaded with
+// creds when it is not (nil: the node's credentials), and proves that
+// creds can read it whoever downloaded it (cache.Authorize): through the
+// node agent for the default manager (one download however many callers),
+// or with the manifest of the volume's own manager.
+func (d *Driver) present(ctx context.Context, attrs volumeAttrs, version string, creds *source.Credentials) error {
 	if d.stored(attrs.Medium, attrs.Channel, version) {
-		return nil
+		return d.authorize(ctx, attrs, version, creds)
 	}
 	if attrs.Medium == MediumDisk && attrs.Manager == "" && d.opts.Agent != nil {
-		return d.opts.Agent.Ensure(ctx, attrs.Channel, version)
+		return d.opts.Agent.Ensure(ctx, attrs.Channel, version, creds)
 	}
-	cl, err := d.clientFor(attrs.Manager)
+	rel, err := d.fetchManifest(ctx, attrs, version)
 	if err != nil {
 		return err
 	}
-	rel, err := cl.GetManifest(ctx, attrs.Channel, version)
-	if client.IsNotFound(err) {
-		return fmt.Errorf("driver: release %s/%s: %w: the manager does not know it", attrs.Channel, version, errNotFound)
+	if attrs.Medium == MediumMemory {
+		return d.opts.Memory.EnsureFor(ctx, rel, creds)
+	}
+	return d.opts.Cache.EnsureFor(ctx, rel, creds)
+}
+
+// authorize proves that creds can read a stored release (cache.Authorize;
+// answered from memory once proved). The manifest is the one recorded in
+// the store, or the manager's when the disk copy is gone (a RAM copy
+// outlives it).
+func (d *Driver) authorize(ctx context.Context, attrs volumeAttrs, version string, creds *source.Credentials) error {
+	rel, err := d.opts.Cache.Manifest(attrs.Channel, version)
+	if errors.Is(err, cache.ErrNotStored) {
+		rel, err = d.fetchManifest(ctx, attrs, version)
 	}
 	if err != nil {
-		return fmt.Errorf("driver: manifest of %s/%s: %w", attrs.Channel, version, err)
+		return err
 	}
-	if attrs.Medium == MediumMemory {
-		return d.opts.Memory.Ensure(ctx, rel)
+	return d.opts.Cache.Authorize(ctx, rel, creds)
+}
+
+// fetchManifest asks the volume's manager for a release's manifest.
+func (d *Driver) fetchManifest(ctx context.Context, attrs volumeAttrs, version string) (release.Release, error) {
+	cl, err := d.clientFor(attrs.Manager)
+	if err != nil {
+		return release.Release{}, err
 	}
-	return d.opts.Cache.Ensure(ctx, rel)
+	rel, err := cl.GetManifest(ctx, attrs.Channel, version)
+	if client.IsNotFound(err) {
+		return rel, fmt.Errorf("driver: release %s/%s: %w: the manager does not know it", attrs.Channel, version, errNotFound)
+	}
+	if err != nil {
+		return rel, fmt.Errorf("driver: manifest of %s/%s: %w", attrs.Channel, version, err)
+	}
+	return rel, nil
 }

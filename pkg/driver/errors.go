@@ -66,6 +66,10 @@ func codeOf(err error) codes.Code {
 		return codes.DeadlineExceeded
 	case errors.Is(err, release.ErrInvalid):
 		return codes.InvalidArgument
+	case errors.Is(err, source.ErrDenied):
+		// The volume's S3 credentials (or the node's) may not read an
+		// object of the release; the message names it.
+		return codes.PermissionDenied
 	case errors.Is(err, errInFlight):
 		return codes.Aborted
 	case errors.Is(err, errNotFound), errors.Is(err, source.ErrMissing),

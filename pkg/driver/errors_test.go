@@ -44,6 +44,7 @@ func TestToStatus(t *testing.T) {
 		{"manager 429", wrap(&client.Error{Status: http.StatusTooManyRequests}), codes.Unavailable},
 		{"Kubernetes API overloaded", wrap(errUnavailable), codes.Unavailable},
 		{"S3 throttled", wrap(&smithy.GenericAPIError{Code: "SlowDown"}), codes.Unavailable},
+		{"S3 refuses the volume's credentials", wrap(fmt.Errorf("cache: release r/v: cannot read idx/a: %w", source.ErrDenied)), codes.PermissionDenied},
 		{"checksum mismatch", wrap(cache.ErrVerify), codes.Internal},
 		{"ETag mismatch", wrap(source.ErrChanged), codes.Internal},
 		{"anything else", errors.New("disk on fire"), codes.Internal},

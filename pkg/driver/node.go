@@ -15,6 +15,7 @@ import (
 	mount "k8s.io/mount-utils"
 
 	"github.com/hydra-csi/hydra/pkg/cache"
+	"github.com/hydra-csi/hydra/pkg/source"
 )
 
 // NodeGetInfo names the node. There is no attach limit and no topology.
@@ -47,7 +48,7 @@ func (d *Driver) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if err := checkVolumeID(req.GetVolumeId()); err != nil {
 		return nil, err
 	}
-	if err := checkPath("staging_target_path", req.GetStagingTargetPath()); err != nil {
+	if err := d.paths.check("staging_target_path", req.GetStagingTargetPath()); err != nil {
 		return nil, err
 	}
 	if err := checkCapability("volume_capability", req.GetVolumeCapability()); err != nil {
@@ -57,12 +58,17 @@ func (d *Driver) NodeStageVolume(ctx context.Context, req *csi.NodeStageVolumeRe
 	if err != nil {
 		return nil, err
 	}
+	creds, err := parseSecrets("secrets", req.GetSecrets())
+	if err != nil {
+		return nil, err
+	}
 	done, err := d.inflight.acquire(req.GetVolumeId())
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	_, err = d.stage(ctx, req.GetVolumeId(), attrs, req.GetStagingTargetPath(), false)
+	d.opts.Keyring.Add(creds)
+	_, err = d.stage(ctx, req.GetVolumeId(), attrs, req.GetStagingTargetPath(), false, creds)
 	if err != nil {
 		return nil, err
 	}
@@ -76,6 +82,9 @@ func (d *Driver) nodeAttrs(vc map[string]string) (volumeAttrs, error) {
 	if err != nil {
 		return attrs, err
 	}
+	if err := d.managers.check("volume_context."+AttrManager, attrs.Manager); err != nil {
+		return attrs, err
+	}
 	if attrs.Medium == MediumMemory && d.opts.Memory == nil {
 		return attrs, fmt.Errorf("driver: volume_context.medium %q: %w: this node plugin has no RAM tier (start it with --memory-root and --memory-size)",
 			MediumMemory, errPrecondition)
@@ -84,10 +93,12 @@ func (d *Driver) nodeAttrs(vc map[string]string) (volumeAttrs, error) {
 }
 
 // stage is NodeStageVolume's work, also done by the publish of an inline
-// volume. A volume staged before with the same attributes is answered
-// from its record when its release is still here (the CSI spec: "this
-// operation MUST be idempotent").
-func (d *Driver) stage(ctx context.Context, volumeID string, attrs volumeAttrs, stagingPath string, ephemeral bool) (stageRecord, error) {
+// volume, with the volume's S3 credentials (nil: the node's). A volume
+// staged before with the same attributes is answered from its record when
+// its release is still here and creds can read it (the CSI spec: "this
+// operation MUST be idempotent"); new credentials (a rotated Secret) are
+// proved on the staged release and recorded.
+func (d *Driver) stage(ctx context.Context, volumeID string, attrs volumeAttrs, stagingPath string, ephemeral bool, creds *source.Credentials) (stageRecord, error) {
 	var rec stageRecord
 	found, err := readRecord(d.stagePath(volumeID), &rec)
 	if err != nil {
@@ -96,18 +107,24 @@ func (d *Driver) stage(ctx context.Context, volumeID string, attrs volumeAttrs, 
 	if found && rec.Attrs != attrs {
 		return rec, fmt.Errorf("driver: volume %s: %w: staged with %+v, asked for %+v", volumeID, errExists, rec.Attrs, attrs)
 	}
+	version := rec.Release
 	if found && d.stored(attrs.Medium, attrs.Channel, rec.Release) {
-		return rec, nil
-	}
-	version, err := d.ensure(ctx, attrs)
-	if err != nil {
+		if err := d.authorize(ctx, attrs, rec.Release, creds); err != nil {
+			return rec, err
+		}
+		if rec.credentials() == creds.ID() {
+			return rec, nil
+		}
+	} else if version, err = d.ensure(ctx, attrs, creds); err != nil {
 		return rec, err
 	}
-	rec = stageRecord{VolumeID: volumeID, Attrs: attrs, Release: version, StagingPath: stagingPath, Ephemeral: ephemeral}
+	rec = stageRecord{VolumeID: volumeID, Attrs: attrs, Release: version, StagingPath: stagingPath, Ephemeral: ephemeral,
+		Credentials: creds.ID()}
 	if err := writeRecord(d.stagePath(volumeID), rec); err != nil {
 		return rec, err
 	}
-	klog.FromContext(ctx).V(2).Info("Volume staged", "volumeID", volumeID, "channel", attrs.Channel, "release", version, "medium", attrs.Medium)
+	klog.FromContext(ctx).V(2).Info("Volume staged", "volumeID", volumeID, "channel", attrs.Channel, "release", version,
+		"medium", attrs.Medium, "credentials", creds.ID())
 	return rec, nil
 }
 
@@ -117,7 +134,7 @@ func (d *Driver) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolu
 	if err := checkVolumeID(req.GetVolumeId()); err != nil {
 		return nil, err
 	}
-	if err := checkPath("staging_target_path", req.GetStagingTargetPath()); err != nil {
+	if err := d.paths.check("staging_target_path", req.GetStagingTargetPath()); err != nil {
 		return nil, err
 	}
 	done, err := d.inflight.acquire(req.GetVolumeId())
@@ -136,12 +153,18 @@ func (d *Driver) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolu
 // bind-mounts it read-only at the target path. An inline (ephemeral)
 // volume is staged here first.
 //  1. Find the staging record (or stage an inline volume).
-//  2. If the target is already a mount of this volume's view, succeed.
-//  3. Create the pod's view (or find it: Create is idempotent).
-//  4. Record which view goes to the target, so unpublish and stats find
+//  2. Settle the credentials the pod reads with, its node-publish secret's
+//     or else the stage's, and prove they read the staged release.
+//  3. If the target is already a mount of this volume's view, succeed.
+//  4. Create the pod's view (or find it: Create is idempotent).
+//  5. Record which view goes to the target, so unpublish and stats find
 //     it after a restart; then bind-mount it read-only.
 func (d *Driver) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
 	if err := d.checkPublish(req); err != nil {
+		return nil, err
+	}
+	creds, err := parseSecrets("secrets", req.GetSecrets())
+	if err != nil {
 		return nil, err
 	}
 	done, err := d.inflight.acquire(req.GetVolumeId())
@@ -149,20 +172,25 @@ func (d *Driver) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 		return nil, err
 	}
 	defer done()
-	rec, err := d.stagedFor(ctx, req) // (1)
+	d.opts.Keyring.Add(creds)
+	rec, err := d.stagedFor(ctx, req, creds) // (1)
+	if err != nil {
+		return nil, err
+	}
+	acc, err := d.publishAccess(ctx, rec, creds) // (2)
 	if err != nil {
 		return nil, err
 	}
 	target := req.GetTargetPath()
 	pub := publishRecord{VolumeID: req.GetVolumeId(), PodUID: podUID(req), Medium: rec.Attrs.Medium, TargetPath: target}
-	if ok, err := d.alreadyPublished(target, pub); ok || err != nil { // (2)
+	if ok, err := d.alreadyPublished(target, pub); ok || err != nil { // (3)
 		return &csi.NodePublishVolumeResponse{}, err
 	}
-	info, err := d.createView(ctx, rec, pub, req.GetVolumeContext()) // (3)
+	info, err := d.createView(ctx, rec, pub, req.GetVolumeContext(), acc) // (4)
 	if err != nil {
 		return nil, err
 	}
-	if err := d.mountView(info.Path, pub); err != nil { // (4)
+	if err := d.mountView(info.Path, pub); err != nil { // (5)
 		return nil, errors.Join(err, d.dropView(pub))
 	}
 	if d.opts.Agent != nil {
@@ -177,7 +205,7 @@ func (d *Driver) checkPublish(req *csi.NodePublishVolumeRequest) error {
 	if err := checkVolumeID(req.GetVolumeId()); err != nil {
 		return err
 	}
-	if err := checkPath("target_path", req.GetTargetPath()); err != nil {
+	if err := d.paths.check("target_path", req.GetTargetPath()); err != nil {
 		return err
 	}
 	if err := checkCapability("volume_capability", req.GetVolumeCapability()); err != nil {
@@ -186,20 +214,20 @@ func (d *Driver) checkPublish(req *csi.NodePublishVolumeRequest) error {
 	if isEphemeral(req.GetVolumeContext()) {
 		return nil
 	}
-	return checkPath("staging_target_path", req.GetStagingTargetPath())
+	return d.paths.check("staging_target_path", req.GetStagingTargetPath())
 }
 
 func isEphemeral(vc map[string]string) bool { return vc[ctxEphemeral] == "true" }
 
 // stagedFor returns the volume's staging record; an inline volume is
-// staged now.
-func (d *Driver) stagedFor(ctx context.Context, req *csi.NodePublishVolumeRequest) (stageRecord, error) {
+// staged now, with the publish's credentials.
+func (d *Driver) stagedFor(ctx context.Context, req *csi.NodePublishVolumeRequest, creds *source.Credentials) (stageRecord, error) {
 	if isEphemeral(req.GetVolumeContext()) {
 		attrs, err := d.nodeAttrs(req.GetVolumeContext())
 		if err != nil {
 			return stageRecord{}, err
 		}
-		return d.stage(ctx, req.GetVolumeId(), attrs, "", true)
+		return d.stage(ctx, req.GetVolumeId(), attrs, "", true, creds)
 	}
 	var rec stageRecord
 	found, err := readRecord(d.stagePath(req.GetVolumeId()), &rec)
@@ -246,19 +274,23 @@ func (d *Driver) alreadyPublished(target string, pub publishRecord) (bool, error
 	return true, nil
 }
 
-// createView makes the pod's view of the staged release. When the
-// release left the store since staging (the node's retention), it is made
-// present again.
-func (d *Driver) createView(ctx context.Context, rec stageRecord, pub publishRecord, vc map[string]string) (cache.ViewInfo, error) {
+// createView makes the pod's view of the staged release, recording the
+// credentials it reads with. When the release left the store since
+// staging (the node's retention), it is made present again, which needs
+// the credentials themselves.
+func (d *Driver) createView(ctx context.Context, rec stageRecord, pub publishRecord, vc map[string]string, acc access) (cache.ViewInfo, error) {
 	spec := cache.ViewSpec{
 		VolumeID: pub.VolumeID, PodUID: pub.PodUID, PodName: vc[ctxPodName], PodNamespace: vc[ctxPodNamespace],
-		Channel: rec.Attrs.Channel, Medium: rec.Attrs.Medium, Pinned: rec.Attrs.Release,
+		Channel: rec.Attrs.Channel, Medium: rec.Attrs.Medium, Pinned: rec.Attrs.Release, Credentials: acc.id,
 	}
 	info, err := d.createViewOf(spec, rec.Release)
 	if !errors.Is(err, cache.ErrNotStored) {
 		return info, err
 	}
-	version, err := d.ensure(ctx, rec.Attrs)
+	if !acc.known {
+		return info, acc.unknown(pub.VolumeID)
+	}
+	version, err := d.ensure(ctx, rec.Attrs, acc.creds)
 	if err != nil {
 		return info, err
 	}
@@ -333,7 +365,7 @@ func (d *Driver) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublish
 	if err := checkVolumeID(req.GetVolumeId()); err != nil {
 		return nil, err
 	}
-	if err := checkPath("target_path", req.GetTargetPath()); err != nil {
+	if err := d.paths.check("target_path", req.GetTargetPath()); err != nil {
 		return nil, err
 	}
 	done, err := d.inflight.acquire(req.GetVolumeId())

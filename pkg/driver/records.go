@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/hydra-csi/hydra/pkg/source"
 )
 
 // The node's own records, beside the cache's directories:
@@ -33,6 +35,19 @@ type stageRecord struct {
 	// Ephemeral: an inline volume, staged by its publish and unstaged by
 	// its unpublish.
 	Ephemeral bool `json:"ephemeral,omitempty"`
+	// Credentials is the ID of the S3 credentials that staged the volume
+	// and were proved to read Release ("node" for the node's own; empty in
+	// records older than per-volume credentials, which all are the node's).
+	// Never the credentials themselves: they stay in memory.
+	Credentials string `json:"credentials,omitempty"`
+}
+
+// credentials is the ID of the staging credentials.
+func (r stageRecord) credentials() string {
+	if r.Credentials == "" {
+		return source.NodeCredentials
+	}
+	return r.Credentials
 }
 
 // publishRecord ties a target path to its view.

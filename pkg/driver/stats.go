@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"golang.org/x/sys/unix"
@@ -23,8 +24,8 @@ func (d *Driver) NodeGetVolumeStats(_ context.Context, req *csi.NodeGetVolumeSta
 		return nil, err
 	}
 	path := req.GetVolumePath()
-	if path == "" {
-		return nil, invalid("volume_path", "", "is required")
+	if err := d.checkVolumePath(path); err != nil {
+		return nil, err
 	}
 	var pub publishRecord
 	found, err := readRecord(d.publishPath(path), &pub)
@@ -52,6 +53,20 @@ func (d *Driver) NodeGetVolumeStats(_ context.Context, req *csi.NodeGetVolumeSta
 		}},
 		VolumeCondition: d.condition(pub),
 	}, nil
+}
+
+// checkVolumePath confines volume_path like the paths of publish, with
+// one difference: a relative path (no NUL) is answered NotFound, as
+// csi-sanity expects. It names no place in this process's file system, so
+// no volume can be published there, and nothing at it is ever touched.
+func (d *Driver) checkVolumePath(path string) error {
+	switch {
+	case path == "":
+		return invalid("volume_path", "", "is required")
+	case !filepath.IsAbs(path) && !strings.ContainsRune(path, 0):
+		return fmt.Errorf("driver: volume_path %q: %w: not an absolute path, so no volume is published there", path, errNotFound)
+	}
+	return d.paths.check("volume_path", path)
 }
 
 // condition is a cheap health check of a view, run at each stats call

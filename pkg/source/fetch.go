@@ -58,6 +58,9 @@ type FetchOptions struct {
 	StallTimeout time.Duration
 	// Endpoint and Region are as in Options.
 	Endpoint, Region string
+	// Credentials sign S3 requests instead of the environment's chain;
+	// nil for the chain. ReaderMux.WithCredentials sets them.
+	Credentials *Credentials
 }
 
 const (
@@ -111,11 +114,33 @@ type ReaderMux struct {
 	opts    FetchOptions
 	mu      sync.Mutex
 	readers map[string]Reader
+	// volumes are the muxes of per-volume credentials, by ID.
+	volumes map[string]*ReaderMux
 }
 
 // NewReaderMux returns a ReaderMux whose Readers are built with opts.
 func NewReaderMux(opts FetchOptions) *ReaderMux {
-	return &ReaderMux{opts: opts, readers: make(map[string]Reader)}
+	return &ReaderMux{opts: opts, readers: make(map[string]Reader), volumes: make(map[string]*ReaderMux)}
+}
+
+// WithCredentials returns the Reader that signs S3 requests with creds
+// (nil: this mux's own). One is built per credentials and kept for the
+// life of the process, each with its own connection pool; file:// reads
+// do not depend on credentials.
+func (m *ReaderMux) WithCredentials(creds *Credentials) Reader {
+	if creds == nil || creds == m.opts.Credentials {
+		return m
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := m.volumes[creds.ID()]; ok {
+		return v
+	}
+	opts := m.opts
+	opts.Credentials = creds
+	v := NewReaderMux(opts)
+	m.volumes[creds.ID()] = v
+	return v
 }
 
 // ReadRange implements Reader.

@@ -42,7 +42,7 @@ type S3Reader struct {
 // config files, like NewS3, with a transport sized for opts.Requests.
 func NewS3Reader(ctx context.Context, opts FetchOptions) (*S3Reader, error) {
 	opts = opts.withDefaults()
-	client, err := newS3Client(ctx, opts.Endpoint, opts.Region, rangeClientOptions(opts.Requests))
+	client, err := newS3Client(ctx, opts.Endpoint, opts.Region, opts.Credentials, rangeClientOptions(opts.Requests))
 	if err != nil {
 		return nil, err
 	}
@@ -266,8 +266,11 @@ func (q rangeRequest) failure(err error) error {
 	case status == http.StatusNotFound || code == "NoSuchKey":
 		return &readableError{msg: fmt.Sprintf("source: %s: %v (%s)", q.obj, ErrMissing, detail(err)),
 			err: errors.Join(ErrMissing, err)}
-	case status == http.StatusForbidden:
-		return &readableError{msg: fmt.Sprintf("source: %s: access denied (%s)", q.obj, detail(err)), err: err}
+	case status == http.StatusForbidden || code == "AccessDenied":
+		// The store's message, never the request: it says which key was
+		// refused at most by its ID, and the secret never leaves the signer.
+		return &readableError{msg: fmt.Sprintf("source: %s: %v (%s)", q.obj, ErrDenied, detail(err)),
+			err: errors.Join(ErrDenied, err)}
 	}
 	return &readableError{msg: fmt.Sprintf("source: %s: %s: %s", q.obj, q.span(), detail(err)), err: err}
 }

@@ -40,7 +40,7 @@ type S3 struct {
 // files (credentials chain, AWS_REGION, AWS_ENDPOINT_URL_S3, profiles),
 // overridden by opts.
 func NewS3(ctx context.Context, opts Options) (*S3, error) {
-	client, err := newS3Client(ctx, opts.Endpoint, opts.Region)
+	client, err := newS3Client(ctx, opts.Endpoint, opts.Region, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -53,12 +53,18 @@ func NewS3(ctx context.Context, opts Options) (*S3, error) {
 
 // newS3Client builds a client the way every backend of this package does:
 // the standard AWS environment and config files, overridden by endpoint and
-// region, path-style for custom endpoints. tune runs last, for settings of
+// region, path-style for custom endpoints, signed with creds (nil: the
+// chain of the environment). tune runs last, for settings of
 // one use only (the ranged reader's transport and retries).
-func newS3Client(ctx context.Context, endpoint, region string, tune ...func(*s3.Options)) (*s3.Client, error) {
+func newS3Client(ctx context.Context, endpoint, region string, creds *Credentials, tune ...func(*s3.Options)) (*s3.Client, error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("source: load AWS configuration: %w", err)
+	}
+	if creds != nil {
+		// A volume's own keys replace the whole chain: never a fallback to
+		// the node's credentials, whose reach may be wider.
+		cfg.Credentials = aws.NewCredentialsCache(creds.provider())
 	}
 	if region != "" {
 		cfg.Region = region

@@ -118,6 +118,9 @@ type pluginConfig struct {
 	cacheRoot  string // default <dir>/cache
 	memoryRoot string
 	memorySize string
+	// args are more flags; env more variables, which win over the
+	// world's (AWS_ACCESS_KEY_ID=... for the node's own credentials).
+	args, env []string
 }
 
 // plugin is a hydra-csi process and a connection to its socket. The
@@ -155,11 +158,14 @@ func startPlugin(t testing.TB, w *world, cfg pluginConfig) *plugin {
 	}
 	p := &plugin{dir: dir, sock: filepath.Join(dir, "csi", "csi.sock"), root: cfg.cacheRoot, log: filepath.Join(dir, "plugin.log")}
 	p.args = []string{"--mode=" + cfg.mode, "--endpoint=unix://" + p.sock, "--node-id=node-a",
-		"--cache-root=" + cfg.cacheRoot, "--manager=" + cfg.manager, "--shutdown-timeout=5s", "-v=4"}
+		"--cache-root=" + cfg.cacheRoot, "--manager=" + cfg.manager, "--shutdown-timeout=5s", "-v=4",
+		// The test plays kubelet with its root in dir: staging/, pods/.
+		"--kubelet-dir=" + dir}
 	if cfg.memoryRoot != "" {
 		p.args = append(p.args, "--memory-root="+cfg.memoryRoot, "--memory-size="+cfg.memorySize)
 	}
-	p.env = pluginEnv(w, cfg.s3Endpoint)
+	p.args = append(p.args, cfg.args...)
+	p.env = append(pluginEnv(w, cfg.s3Endpoint), cfg.env...)
 	t.Cleanup(func() {
 		p.stop(t)
 		if t.Failed() {

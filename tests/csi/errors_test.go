@@ -41,6 +41,12 @@ func TestBadRequests(t *testing.T) {
 	stageReq := func(id string, vc map[string]string) *csi.NodeStageVolumeRequest {
 		return &csi.NodeStageVolumeRequest{VolumeId: id, StagingTargetPath: staging, VolumeCapability: mountCap(), VolumeContext: vc}
 	}
+	// stageOn is stageReq for another plugin, whose kubelet dir is its own.
+	stageOn := func(pl *plugin, id string, vc map[string]string) *csi.NodeStageVolumeRequest {
+		req := stageReq(id, vc)
+		req.StagingTargetPath = filepath.Join(pl.dir, "staging", id)
+		return req
+	}
 	create := func(params map[string]string, c *csi.VolumeCapability) *csi.CreateVolumeRequest {
 		return &csi.CreateVolumeRequest{Name: "pvc-errs", Parameters: params, VolumeCapabilities: []*csi.VolumeCapability{c}}
 	}
@@ -160,11 +166,11 @@ func TestBadRequests(t *testing.T) {
 			return err
 		}, codes.Unavailable, []string{"errs"}},
 		{"stage of a release too big for the cache", func(_ *testing.T, ctx context.Context) error {
-			_, err := small.node.NodeStageVolume(ctx, stageReq("vol-big", map[string]string{"channel": "big"}))
+			_, err := small.node.NodeStageVolume(ctx, stageOn(small, "vol-big", map[string]string{"channel": "big"}))
 			return err
 		}, codes.ResourceExhausted, []string{"big/v1", smallRoot}},
 		{"a second stage while the first downloads", func(t *testing.T, _ context.Context) error {
-			return raceStage(t, slow, proxy, stageReq("vol-slow", map[string]string{"channel": "slow"}))
+			return raceStage(t, slow, proxy, stageOn(slow, "vol-slow", map[string]string{"channel": "slow"}))
 		}, codes.Aborted, []string{"vol-slow"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -90,6 +90,13 @@ func TestChecksCatchBreakage(t *testing.T) {
 			mutate(t, o, "DaemonSet", nodeDS, func(ds *appsv1.DaemonSet) { mountOf(nodeCSI(ds), "kubelet-dir").MountPath = "/kubelet" })
 			return o
 		}, "kubelet's target paths would not resolve"},
+		{"kubelet root moved without --kubelet-dir", "kubernetes/base", checkNode, func(t *testing.T, o objects) objects {
+			mutate(t, o, "DaemonSet", nodeDS, func(ds *appsv1.DaemonSet) {
+				volume(&ds.Spec.Template.Spec, "kubelet-dir").HostPath.Path = "/var/lib/k0s/kubelet"
+				mountOf(nodeCSI(ds), "kubelet-dir").MountPath = "/var/lib/k0s/kubelet"
+			})
+			return o
+		}, "--kubelet-dir /var/lib/kubelet is not where kubelet-dir is mounted (/var/lib/k0s/kubelet)"},
 		{"tmpfs does not propagate", "kubernetes/base", checkNode, func(t *testing.T, o objects) objects {
 			mutate(t, o, "DaemonSet", nodeDS, func(ds *appsv1.DaemonSet) { mountOf(nodeCSI(ds), "store").MountPropagation = nil })
 			return o

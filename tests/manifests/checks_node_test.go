@@ -139,6 +139,10 @@ func nodePaths(o objects, ns string, spec *corev1.PodSpec, c *corev1.Container) 
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
+	if kd != nil && opts.KubeletDir != kd.MountPath {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: --kubelet-dir %s is not where kubelet-dir is mounted (%s): the plugin would refuse every staging and target path",
+			nodeDS, opts.KubeletDir, kd.MountPath))
+	}
 	errs = append(errs, nodeSocketPaths(c, host, opts)...)
 	errs = append(errs, nodeStorePaths(c, opts)...)
 	return errors.Join(errs...)

@@ -28,8 +28,8 @@ func readmePatch(t *testing.T) string {
 
 // TestKubeletRootPatch applies the README's patch for a kubelet root of
 // /var/lib/k0s/kubelet to the base: the node DaemonSet must still hold
-// every invariant, with every kubelet path moved and the plugin's other
-// arguments unchanged.
+// every invariant, with every kubelet path moved (--kubelet-dir too) and
+// the plugin's other arguments unchanged.
 func TestKubeletRootPatch(t *testing.T) {
 	const root = "/var/lib/k0s/kubelet"
 	out, err := kustomizeOverBase(kubectl(t), "", "patches:\n  - path: kubelet-root.yaml\n",
@@ -64,8 +64,9 @@ func TestKubeletRootPatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := replaceArg(nodeCSI(base).Args, "--kubelet-csi-endpoint=", "--kubelet-csi-endpoint="+root+"/plugins/hydra.csi.dev/csi.sock")
+	want = replaceArg(want, "--kubelet-dir=", "--kubelet-dir="+root)
 	if got := c.Args; !sameSet(got, want) {
-		t.Errorf("hydra-csi args %v: want the base's with only --kubelet-csi-endpoint moved: %v", got, want)
+		t.Errorf("hydra-csi args %v: want the base's with only --kubelet-csi-endpoint and --kubelet-dir moved: %v", got, want)
 	}
 }
 

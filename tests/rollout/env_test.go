@@ -327,7 +327,7 @@ func (c *cluster) startPod(s podSpec) *corev1.Pod {
 	if s.pinned != "" {
 		version = s.pinned
 	}
-	if err := n.agent.Ensure(ctx, channel, version); err != nil {
+	if err := n.agent.Ensure(ctx, channel, version, nil); err != nil { // the node's own credentials
 		c.t.Fatal(err)
 	}
 	_, err = n.views.Create(cache.ViewSpec{VolumeID: volumeOf(pod), PodUID: string(pod.UID), PodName: pod.Name,

@@ -112,7 +112,9 @@ func startPlugin(t *testing.T, dir, mgrURL string) string {
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	args := []string{"--mode=all", "--endpoint=unix://" + filepath.Join(dir, "csi", "csi.sock"),
-		"--node-id=sanity-node", "--cache-root=" + filepath.Join(dir, "cache"), "--manager=" + mgrURL}
+		"--node-id=sanity-node", "--cache-root=" + filepath.Join(dir, "cache"), "--manager=" + mgrURL,
+		// csi-sanity's target and staging directories are in dir.
+		"--kubelet-dir=" + dir}
 	go func() { done <- app.Run(ctx, args, io.Discard, ready) }()
 	t.Cleanup(func() {
 		cancel()

@@ -54,6 +54,8 @@ type Options struct {
 	// HealthAddress serves GET /healthz (the Identity Probe); empty leaves
 	// that to the livenessprobe sidecar.
 	HealthAddress string
+	// securityOptions: --kubelet-dir, --allowed-manager (options_security.go).
+	securityOptions
 
 	memoryBytes    int64
 	kubeletCSIPath string
@@ -91,6 +93,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.KubeletRegistrationDir, "kubelet-registration-dir", o.KubeletRegistrationDir, "kubelet's plugin registry, e.g. /var/lib/kubelet/plugins_registry: register with kubelet there (node mode; off when empty, as with the node-driver-registrar sidecar)")
 	fs.StringVar(&o.KubeletCSIEndpoint, "kubelet-csi-endpoint", o.KubeletCSIEndpoint, "the CSI socket's path as kubelet sees it on the host (default: the path of --endpoint)")
 	fs.StringVar(&o.HealthAddress, "health-address", o.HealthAddress, "serve GET /healthz (the Identity Probe) and GET /metrics on this address, e.g. :9808; off when empty")
+	o.addSecurityFlags(fs)
 }
 
 // node and controller report what the mode serves.
@@ -120,6 +123,9 @@ func (o *Options) Validate() error {
 		return errors.New("--shutdown-timeout: must be positive")
 	}
 	if err := o.validateHealth(); err != nil {
+		return err
+	}
+	if err := o.validateSecurity(); err != nil {
 		return err
 	}
 	if !o.node() {

@@ -66,8 +66,12 @@ func serve(ctx context.Context, opts Options, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
+	// The S3 credentials volumes bring, shared by the CSI node service
+	// (stage, publish) and the agent (background downloads, flips).
+	keys := source.NewKeyring()
 	dopts := driver.Options{Name: opts.DriverName, Controller: opts.controller(), Node: opts.node(),
-		NodeID: opts.NodeID, Client: cl, NewClient: newClient}
+		NodeID: opts.NodeID, Client: cl, NewClient: newClient, Keyring: keys,
+		Manager: opts.Manager, AllowedManagers: opts.AllowedManagers, KubeletDir: opts.KubeletDir}
 	if opts.controller() {
 		if dopts.PVCs, err = opts.pvcGetter(); err != nil {
 			return err
@@ -79,7 +83,7 @@ func serve(ctx context.Context, opts Options, ready chan<- string) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var n *node
 	if opts.node() {
-		if n, err = startNode(opts, cl, reg); err != nil {
+		if n, err = startNode(opts, cl, reg, keys); err != nil {
 			return err
 		}
 		dopts.Cache, dopts.Views, dopts.Agent = n.cache, n.views, n.agent
@@ -128,7 +132,7 @@ func serve(ctx context.Context, opts Options, ready chan<- string) error {
 }
 
 // startNode opens the node's store, its RAM tier and the agent.
-func startNode(opts Options, cl *client.Client, reg prometheus.Registerer) (*node, error) {
+func startNode(opts Options, cl *client.Client, reg prometheus.Registerer, keys *source.Keyring) (*node, error) {
 	c, err := cache.New(cache.Options{Root: opts.CacheRoot, Reader: source.NewReaderMux(source.FetchOptions{}), Registerer: reg})
 	if err != nil {
 		return nil, err
@@ -141,7 +145,7 @@ func startNode(opts Options, cl *client.Client, reg prometheus.Registerer) (*nod
 		n.memoryViews = cache.NewViews(n.memory.Layout())
 	}
 	n.agent, err = agent.New(agent.Options{Node: opts.NodeID, Client: cl, Cache: c, Views: n.views,
-		Memory: n.memory, MemoryViews: n.memoryViews, Registerer: reg})
+		Memory: n.memory, MemoryViews: n.memoryViews, Registerer: reg, Keyring: keys})
 	if err != nil {
 		return nil, fmt.Errorf("node agent: %w", err)
 	}
