@@ -35,6 +35,7 @@ const (
 	convergeTimeout = 3 * time.Minute
 	dataReady       = "hydra.csi.dev/data-ready"
 	pods            = 4
+	driverName      = "hydra.csi.dev"
 )
 
 // TestChaosDuringRollouts publishes three releases while, every few
@@ -374,10 +375,9 @@ func (k *kubelet) startPod(i int, n *node) *podVolume {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	p := &podVolume{pod: name, uid: string(pod.UID), node: n, target: filepath.Join(dir, "pods", string(pod.UID), "volumes", "data", "mount")}
+	p := &podVolume{pod: name, uid: string(pod.UID), node: n, target: filepath.Join(n.kubelet, "pods", string(pod.UID), "volumes", "data", "mount")}
 	vol := fmt.Sprintf("hydra-%s-%016x", channel, i)
-	staging := filepath.Join(dir, "staging")
+	staging := filepath.Join(n.kubelet, "plugins", "kubernetes.io", "csi", driverName, vol, "globalmount")
 	if err := os.MkdirAll(staging, 0o750); err != nil {
 		t.Fatal(err)
 	}

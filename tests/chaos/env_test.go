@@ -186,14 +186,18 @@ func get(url string) int {
 type node struct {
 	*proc
 	name, root, sock string
-	csi              csi.NodeClient
+	// kubelet is the node's kubelet directory: pods' staging and target
+	// paths live below it.
+	kubelet string
+	csi     csi.NodeClient
 }
 
 func startNode(t testing.TB, name, managerURL string, env []string) *node {
 	dir := t.TempDir()
-	n := &node{name: name, root: filepath.Join(dir, "cache"), sock: filepath.Join(dir, "csi", "csi.sock")}
+	n := &node{name: name, root: filepath.Join(dir, "cache"), sock: filepath.Join(dir, "csi", "csi.sock"),
+		kubelet: filepath.Join(dir, "kubelet")}
 	n.proc = newProc(t, name, pluginBin, env, "--mode=node", "--endpoint=unix://"+n.sock,
-		"--node-id="+name, "--cache-root="+n.root, "--manager="+managerURL, "-v=2")
+		"--node-id="+name, "--cache-root="+n.root, "--manager="+managerURL, "--kubelet-dir="+n.kubelet, "-v=2")
 	conn, err := grpc.NewClient("unix://"+n.sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

@@ -176,8 +176,8 @@ func (w *world) hydra(args ...string) string {
 
 // deploy installs Hydra from deploy/kubernetes/<source> through an overlay
 // that changes only images (the tag hack/images wrote), paths (kubelet's
-// root and the node store live below the cluster's directory) and the
-// manager's address (a fixed ClusterIP, as there is no cluster DNS).
+// root and the node store live below the cluster's directory; the node
+// plugin is told its kubelet root with --kubelet-dir) and the manager's address (a fixed ClusterIP, as there is no cluster DNS).
 // patches are extra kustomize patches (the Consul address).
 func (w *world) deploy(source string, patches ...string) {
 	t := w.t
@@ -232,6 +232,9 @@ patches:
 - target: {kind: ConfigMap, name: hydra-config}
   patch: |-
     - {op: replace, path: /data/manager-url, value: "http://%[3]s"}
+- target: {kind: DaemonSet, name: hydra-node}
+  patch: |-
+    - {op: add, path: /spec/template/spec/containers/0/args/-, value: --kubelet-dir=/var/lib/kubelet}
 %[4]s`, rel, imageTag, managerIP, strings.Join(patches, ""))
 	writeFile(t, filepath.Join(dir, "kustomization.yaml"), kust)
 	rendered := w.kube("", "kustomize", dir)
