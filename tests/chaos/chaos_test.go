@@ -320,28 +320,12 @@ func (k *kubelet) observe(pod *corev1.Pod) {
 		return
 	}
 	st := pod.Status.DeepCopy()
-	setCondition(st, corev1.ContainersReady, true)
-	setCondition(st, corev1.PodReady, want)
+	testenv.SetPodCondition(st, corev1.ContainersReady, true)
+	testenv.SetPodCondition(st, corev1.PodReady, want)
 	p := pod.DeepCopy()
 	p.Status = *st
 	// A conflict means a newer version is on its way to observe.
 	_, _ = k.cs.CoreV1().Pods(ns).UpdateStatus(context.Background(), p, metav1.UpdateOptions{})
-}
-
-func setCondition(st *corev1.PodStatus, typ corev1.PodConditionType, ok bool) {
-	status := corev1.ConditionFalse
-	if ok {
-		status = corev1.ConditionTrue
-	}
-	for i := range st.Conditions {
-		if st.Conditions[i].Type == typ {
-			if st.Conditions[i].Status != status {
-				st.Conditions[i].Status, st.Conditions[i].LastTransitionTime = status, metav1.Now()
-			}
-			return
-		}
-	}
-	st.Conditions = append(st.Conditions, corev1.PodCondition{Type: typ, Status: status, LastTransitionTime: metav1.Now()})
 }
 
 // servesData: the pod is Ready and its gate True.

@@ -258,8 +258,8 @@ func (k *fastKubelet) writer(stop <-chan struct{}) {
 			}
 			next := pod.DeepCopy()
 			next.Status.Phase, next.Status.PodIP = corev1.PodRunning, "10.0.0.1"
-			setCondition(&next.Status, corev1.ContainersReady, true)
-			setCondition(&next.Status, corev1.PodReady, want)
+			testenv.SetPodCondition(&next.Status, corev1.ContainersReady, true)
+			testenv.SetPodCondition(&next.Status, corev1.PodReady, want)
 			_, err := k.cs.CoreV1().Pods(ns).UpdateStatus(context.Background(), next, metav1.UpdateOptions{})
 			if err == nil {
 				k.mu.Lock()

@@ -14,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	toolscache "k8s.io/client-go/tools/cache"
+
+	"github.com/hydra-csi/hydra/internal/testenv"
 )
 
 const dataReady corev1.PodConditionType = "hydra.csi.dev/data-ready"
@@ -169,8 +171,8 @@ func (k *kubelet) sync(tr *podTrack) {
 	for attempt := 0; ; attempt++ {
 		st := pod.Status.DeepCopy()
 		st.Phase, st.PodIP, st.PodIPs = corev1.PodRunning, "127.0.0.1", []corev1.PodIP{{IP: "127.0.0.1"}}
-		setCondition(st, corev1.ContainersReady, tr.containersReady)
-		setCondition(st, corev1.PodReady, ready)
+		testenv.SetPodCondition(st, corev1.ContainersReady, tr.containersReady)
+		testenv.SetPodCondition(st, corev1.PodReady, ready)
 		next := pod.DeepCopy()
 		next.Status = *st
 		updated, err := k.c.cs.CoreV1().Pods(ns).UpdateStatus(context.Background(), next, metav1.UpdateOptions{})
@@ -258,22 +260,6 @@ func podCondition(pod *corev1.Pod, typ corev1.PodConditionType) bool {
 		}
 	}
 	return false
-}
-
-func setCondition(st *corev1.PodStatus, typ corev1.PodConditionType, ok bool) {
-	status := corev1.ConditionFalse
-	if ok {
-		status = corev1.ConditionTrue
-	}
-	for i := range st.Conditions {
-		if st.Conditions[i].Type == typ {
-			if st.Conditions[i].Status != status {
-				st.Conditions[i].Status, st.Conditions[i].LastTransitionTime = status, metav1.Now()
-			}
-			return
-		}
-	}
-	st.Conditions = append(st.Conditions, corev1.PodCondition{Type: typ, Status: status, LastTransitionTime: metav1.Now()})
 }
 
 // ready reports what the kubelet last wrote as the pod's Ready.
