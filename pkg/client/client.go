@@ -171,16 +171,24 @@ func hasStatus(err error, status int) bool {
 }
 
 // dialAttempts and dialBackoff bound the retries of a request whose
-// connection was refused: 0.2+0.4+0.8+1.6 s, then the error.
+// connection failed (see retryable): 0.2+0.4+0.8+1.6 s, then the error.
 const (
 	dialAttempts = 5
 	dialBackoff  = 200 * time.Millisecond
 )
 
-// refused reports whether err is a refused connection (nothing listens at
-// the address): the one failure after which a request was surely not
-// received.
-func refused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
+// retryable reports whether a request that failed with err may be sent
+// again: after a refused connection (nothing listens at the address) any
+// request, as none was received; after a reset or a connection closed
+// before the answer, only a GET, which changes nothing however often the
+// manager saw it.
+func retryable(method string, err error) bool {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return true
+	}
+	return method == http.MethodGet &&
+		(errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF))
+}
 
 // do sends a request with an optional JSON body and decodes a JSON answer
 // into out (when out is not nil).
@@ -195,12 +203,11 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			return err
 		}
 		resp, err = c.http.Do(req)
-		if err == nil || !refused(err) || attempt+1 == dialAttempts {
+		if err == nil || !retryable(method, err) || attempt+1 == dialAttempts {
 			break
 		}
-		// No connection, so the request never reached a manager and any
-		// method may be sent again: behind a Service, a replica that just
-		// died stays among the endpoints for a moment.
+		// Behind a Service, a replica that just died stays among the
+		// endpoints for a moment: try again (see retryable).
 		select {
 		case <-ctx.Done():
 		case <-time.After(dialBackoff << attempt):

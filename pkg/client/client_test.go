@@ -61,3 +61,42 @@ func TestRefusedConnectionRetried(t *testing.T) {
 		t.Errorf("Healthz with nothing listening: %v, want the refusal", err)
 	}
 }
+
+// TestResetGetRetried: a connection reset by a dying replica fails a GET
+// once; the client sends it again and gets the answer.
+func TestResetGetRetried(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })}
+	go func() { _ = srv.Serve(&resetFirst{Listener: l}) }()
+	defer srv.Close()
+	cl, err := client.New("http://" + l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Healthz(context.Background()); err != nil {
+		t.Errorf("Healthz after one reset connection: %v", err)
+	}
+}
+
+// resetFirst resets the first connection it accepts (RST, as a process
+// killed with the connection open).
+type resetFirst struct {
+	net.Listener
+	done bool
+}
+
+func (r *resetFirst) Accept() (net.Conn, error) {
+	c, err := r.Listener.Accept()
+	if err != nil || r.done {
+		return c, err
+	}
+	r.done = true
+	buf := make([]byte, 1)
+	_, _ = c.Read(buf) // the request has arrived
+	_ = c.(*net.TCPConn).SetLinger(0)
+	_ = c.Close()
+	return r.Listener.Accept()
+}
