@@ -74,12 +74,12 @@ type env struct {
 	url     string
 }
 
-func startEnv(storeName, toolsDir, bin, work, logs string) (*env, error) {
+func startEnv(cfg config, storeName, bin, work, logs string) (*env, error) {
 	e := &env{}
 	var storeURL string
 	switch storeName {
 	case storeConsul:
-		c, err := startConsul(filepath.Join(toolsDir, "consul"), filepath.Join(logs, "consul.log"))
+		c, err := startConsul(filepath.Join(cfg.toolsDir, "consul"), filepath.Join(logs, "consul.log"), cfg.consulMaxConns)
 		if err != nil {
 			return nil, err
 		}
@@ -112,7 +112,7 @@ func (e *env) close() {
 // runStore is one store's run: start, set up, ramp the fleet up, publish
 // for the duration, drain, stop, and compute the results.
 func runStore(ctx context.Context, cfg config, storeName, bin, work, logs string, rng *rand.Rand) (*result, error) {
-	e, err := startEnv(storeName, cfg.toolsDir, bin, work, logs)
+	e, err := startEnv(cfg, storeName, bin, work, logs)
 	if err != nil {
 		return nil, err
 	}
@@ -151,14 +151,14 @@ func runStore(ctx context.Context, cfg config, storeName, bin, work, logs string
 	log.Printf("  %d nodes registered and polling after %v", cfg.agents, time.Since(t).Round(time.Millisecond))
 	sleep(ctx, settle)
 
-	start := time.Now()
+	start, loadStart := time.Now(), loadAverage()
 	smp.setOrigin(start)
 	statusCtx, stopStatus := context.WithCancel(ctx)
 	statusRng := rand.New(rand.NewPCG(rng.Uint64(), 0)) //nolint:gosec // G404: a reproducible load
 	bg.Go(func() { pub.readStatus(statusCtx, cfg.statusInterval, statusRng) })
 	pub.run(ctx, cfg.duration, cfg.publishRate(), rng)
 	stopStatus()
-	end := time.Now()
+	end, loadEnd := time.Now(), loadAverage()
 	pubs := pub.publications()
 	drained := fl.drain(ctx, pubs, cfg.drain)
 	if err := ctx.Err(); err != nil {
@@ -167,6 +167,7 @@ func runStore(ctx context.Context, cfg config, storeName, bin, work, logs string
 	smp.sample(ctx) // the final point, with the fleet still connected
 	rec.stop()
 	res := newResult(cfg, storeName, window{start, end, drained}, rec, fl.fanout(pubs), len(pubs), smp.timeline())
+	res.LoadStart, res.LoadEnd = loadStart, loadEnd
 	return res, nil
 }
 

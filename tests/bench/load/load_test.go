@@ -47,6 +47,7 @@ func TestSmoke(t *testing.T) {
 		{"fan-out samples", r.Fanout.N > 0},
 		{"fan-out windows", len(r.Windows) > 0},
 		{"store writes", r.StoreWritesPerSec > 0},
+		{"long-poll answers", r.AnswersPerSec > 0},
 		{"manager RSS", r.RSSPeak > 0 && r.RSSFinal > 0},
 		{"manager CPU", r.ManagerCPU > 0},
 		{"load generator CPU", r.HarnessCPU > 0},

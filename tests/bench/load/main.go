@@ -52,6 +52,7 @@ type config struct {
 	ramp            time.Duration // over which the nodes start
 	drain           time.Duration // longest wait for the last publishes to fan out
 	seed            uint64
+	consulMaxConns  int // Consul's limits.http_max_conns_per_client; 0 keeps its default (200)
 	outDir          string
 	toolsDir        string
 	goCmd           string
@@ -93,6 +94,8 @@ func parseConfig(args []string) (config, error) {
 	ramp := fs.Duration("ramp", 10*time.Second, "time over which the nodes start")
 	drain := fs.Duration("drain", 30*time.Second, "longest wait, after the last publish, for nodes to see it")
 	seed := fs.Uint64("seed", 1, "seed of the channel choices and publish times")
+	consulMaxConns := fs.Int("consul-max-conns", envInt("BENCH_LOAD_CONSUL_MAX_CONNS", 0),
+		"Consul's limits.http_max_conns_per_client (the manager's connections to its agent); 0 keeps Consul's default, 200 (env BENCH_LOAD_CONSUL_MAX_CONNS)")
 	out := fs.String("out", defaultOut(), "results directory (env BENCH_OUT: OUT/load)")
 	tools := fs.String("tools", envOr("HYDRA_TOOLS_DIR", defaultToolsDir()), "where hack/tools.sh put consul (env HYDRA_TOOLS_DIR)")
 	goCmd := fs.String("go", envOr("GO", "go"), "the go command that builds hydra-manager (env GO)")
@@ -101,7 +104,7 @@ func parseConfig(args []string) (config, error) {
 	}
 	cfg := config{agents: *agents, channels: *channels, perNode: *perNode, duration: *duration,
 		publishInterval: *interval, downloadTime: *download, statusInterval: *status, ramp: *ramp,
-		drain: *drain, seed: *seed, outDir: *out, toolsDir: *tools, goCmd: *goCmd}
+		drain: *drain, seed: *seed, consulMaxConns: *consulMaxConns, outDir: *out, toolsDir: *tools, goCmd: *goCmd}
 	for s := range strings.SplitSeq(*stores, ",") {
 		switch s = strings.TrimSpace(s); s {
 		case storeConsul, storeBolt:
@@ -123,8 +126,8 @@ func (c config) validate() error {
 		return fmt.Errorf("-channels-per-node %d: want 1 to -channels (%d)", c.perNode, c.channels)
 	case c.duration <= 0 || c.publishInterval <= 0:
 		return fmt.Errorf("-duration %v -publish-interval %v: want both positive", c.duration, c.publishInterval)
-	case c.downloadTime < 0 || c.statusInterval < 0 || c.ramp < 0 || c.drain < 0:
-		return errors.New("-download-time, -status-interval, -ramp and -drain must not be negative")
+	case c.downloadTime < 0 || c.statusInterval < 0 || c.ramp < 0 || c.drain < 0 || c.consulMaxConns < 0:
+		return errors.New("-download-time, -status-interval, -ramp, -drain and -consul-max-conns must not be negative")
 	}
 	return nil
 }

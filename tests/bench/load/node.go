@@ -126,6 +126,7 @@ func (n *node) pollLoop(ctx context.Context) {
 			continue // the wait passed without a change
 		}
 		index = d.Index
+		n.rec.answered()
 		n.observe(d, at)
 		n.poke()
 	}
@@ -181,7 +182,8 @@ func (n *node) reconcile(ctx context.Context) {
 	}
 	for _, ch := range n.desired.Channels {
 		if _, serves := n.views[ch.Name]; serves && ch.Head != "" {
-			if _, have := n.releases[ch.Name][ch.Head]; !have {
+			// A failed download is retried on every pass, as the agent does.
+			if p, have := n.releases[ch.Name][ch.Head]; !have || p.State == release.StateFailed {
 				n.startDownload(ctx, ch.Name, ch.Head)
 			}
 		}
@@ -206,12 +208,16 @@ func (n *node) isReady(channel, version string) bool {
 }
 
 // collect drops ready releases beyond the channel's nodeKeep newest that
-// are neither its head nor its view's. Called with n.mu held.
+// are neither its head nor its view's, and failures of past heads.
+// Called with n.mu held.
 func (n *node) collect(ch release.DesiredChannel) {
 	var ready []string
 	for v, p := range n.releases[ch.Name] {
-		if p.State == release.StateReady {
+		switch {
+		case p.State == release.StateReady:
 			ready = append(ready, v)
+		case p.State == release.StateFailed && v != ch.Head:
+			delete(n.releases[ch.Name], v)
 		}
 	}
 	slices.Sort(ready)
@@ -227,7 +233,7 @@ func (n *node) collect(ch release.DesiredChannel) {
 // at most nodeDownloads at a time. Called with n.mu held.
 func (n *node) startDownload(ctx context.Context, channel, version string) {
 	p := &release.Progress{Channel: channel, Version: version, State: release.StatePending, UpdatedAt: time.Now().UTC()}
-	n.releases[channel][version] = p
+	n.releases[channel][version] = p // replaces a failed attempt
 	go func() {
 		select {
 		case n.sem <- struct{}{}:

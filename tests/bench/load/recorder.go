@@ -35,6 +35,7 @@ type recorder struct {
 	errs    map[string]int
 	logged  map[string]bool // the first error of each kind goes to the log
 	writes  int             // successful publishes and reports: the API's store writes
+	answers int             // long-poll answers with a new index
 	stopped bool
 }
 
@@ -84,11 +85,25 @@ func (r *recorder) stop() {
 	r.stopped = true
 }
 
+// answered counts a long-poll answer that carried a new index.
+func (r *recorder) answered() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.answers++
+}
+
 // storeWrites is how many publishes and reports have succeeded so far.
 func (r *recorder) storeWrites() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.writes
+}
+
+// longPollAnswers is how many long-polls have answered with a new index.
+func (r *recorder) longPollAnswers() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.answers
 }
 
 // between returns the latencies of kind for requests started in [from, to).

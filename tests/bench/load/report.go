@@ -23,8 +23,12 @@ type report struct {
 
 // describe is one line on what was simulated.
 func (c config) describe() string {
-	return fmt.Sprintf("%d node agents, each serving %d of %d channels; one publish per channel every %v on average (%.1f/s in all, Poisson) for %v; downloads take %v; a channel status read every %v",
+	s := fmt.Sprintf("%d node agents, each serving %d of %d channels; one publish per channel every %v on average (%.1f/s in all, Poisson) for %v; downloads take %v; a channel status read every %v",
 		c.agents, c.perNode, c.channels, c.publishInterval, c.publishRate(), c.duration, c.downloadTime, c.statusInterval)
+	if c.consulMaxConns > 0 && contains(c.stores, storeConsul) {
+		s += fmt.Sprintf("; Consul's http_max_conns_per_client raised to %d", c.consulMaxConns)
+	}
+	return s
 }
 
 // markdown renders the two tables.
@@ -40,20 +44,22 @@ func (r *report) markdown() string {
 			pair(x.Latency[kindManifest]), pair(x.Latency[kindStatus]), pair(x.Fanout), num(x.Fanout.Max),
 			x.Fanout.N, x.Superseded, x.Unseen, errorCell(x))
 	}
-	b.WriteString("\n| store | store writes/s ¹ | Consul KV writes/s ² | Raft applies/s ² | manager RSS MiB start / peak / final | manager CPU, cores | Consul CPU, cores | load generator CPU, cores |\n")
-	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("\n| store | store writes/s ¹ | Consul KV writes/s ² | Raft applies/s ² | long-poll answers/s ³ | manager RSS MiB start / peak / final | manager CPU, cores | Consul CPU, cores | load generator CPU, cores | load average ⁴ |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, x := range r.Results {
 		consulW, raft, consulCPU := "—", "—", "—"
 		if x.Store == storeConsul {
 			consulW, raft = fmt.Sprintf("%.0f", x.ConsulWritesPerSec), fmt.Sprintf("%.0f", x.RaftPerSec)
 			consulCPU = fmt.Sprintf("%.2f", x.cores(x.ConsulCPU))
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %.0f / %.0f / %.0f | %.2f | %s | %.2f |\n",
-			x.Store, x.StoreWritesPerSec, consulW, raft, x.RSSStart, x.RSSPeak, x.RSSFinal,
-			x.cores(x.ManagerCPU), consulCPU, x.cores(x.HarnessCPU))
+		fmt.Fprintf(&b, "| %s | %.0f | %s | %s | %.0f | %.0f / %.0f / %.0f | %.2f | %s | %.2f | %s → %s |\n",
+			x.Store, x.StoreWritesPerSec, consulW, raft, x.AnswersPerSec, x.RSSStart, x.RSSPeak, x.RSSFinal,
+			x.cores(x.ManagerCPU), consulCPU, x.cores(x.HarnessCPU), firstField(x.LoadStart), firstField(x.LoadEnd))
 	}
 	b.WriteString("\n¹ Publishes and node reports the manager accepted per second (each is one store transaction), counted by the load generator.\n")
 	b.WriteString("² From Consul's own telemetry (`/v1/agent/metrics`): KV writes are `consul.txn.apply` + `consul.kvs.apply`, Raft applies `consul.raft.apply` (Consul's own catalog and session writes included).\n")
+	b.WriteString("³ Long-poll answers that carried a new index, all nodes together: the manager's fan-out work.\n")
+	b.WriteString("⁴ The machine's 1-minute load average at the start and the end of the measured phase (2 cores; other work included).\n")
 	return b.String()
 }
 
@@ -137,6 +143,14 @@ func describeMachine() string {
 	}
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	return fmt.Sprintf("%s, %d cores, %s, Linux %s", model, runtime.NumCPU(), mem, strings.TrimSpace(string(kernel)))
+}
+
+// firstField is the first word of s, "?" if none.
+func firstField(s string) string {
+	if f := strings.Fields(s); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }
 
 func loadAverage() string {

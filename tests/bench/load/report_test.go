@@ -89,7 +89,7 @@ func testReport() *report {
 	mk := func(store string, fan float64) *result {
 		r := &result{Store: store, DurationSec: 10, Publishes: 100, PublishRate: 10, TargetRate: 10,
 			Latency: map[string]dist{}, Fanout: dist{N: 500, P50: fan, P99: 2 * fan, Max: 3 * fan},
-			StoreWritesPerSec: 120, RSSStart: 30, RSSPeak: 50, RSSFinal: 45, ManagerCPU: 5, HarnessCPU: 2,
+			StoreWritesPerSec: 120, AnswersPerSec: 900, RSSStart: 30, RSSPeak: 50, RSSFinal: 45, ManagerCPU: 5, HarnessCPU: 2,
 			Errors: map[string]int{}}
 		for _, k := range requestKinds {
 			r.Latency[k] = dist{N: 10, P50: 1.5, P99: 12}
@@ -102,6 +102,7 @@ func testReport() *report {
 	}
 	c := mk(storeConsul, 40)
 	c.ConsulWritesPerSec, c.RaftPerSec, c.ConsulCPU = 130, 140, 3
+	c.LoadStart, c.LoadEnd = "1.50 1.20 1.00", "2.25 1.50 1.10"
 	c.Errors, c.ErrorsTotal = map[string]int{kindReport: 2, kindLongPoll: 1}, 3
 	return &report{Machine: "test machine", Revision: "abc", Config: "tiny", Results: []*result{c, mk(storeBolt, 4)}}
 }
@@ -111,8 +112,8 @@ func TestMarkdown(t *testing.T) {
 	for _, want := range []string{
 		"| consul | 10.0 (10.0) | 1.50 / 12.0 | 1.50 / 12.0 | 1.50 / 12.0 | 1.50 / 12.0 | 40.0 / 80.0 / 120 | 500 | 0 / 0 | 3 (report 2, longpoll 1) |",
 		"| bbolt | 10.0 (10.0) | 1.50 / 12.0 | 1.50 / 12.0 | 1.50 / 12.0 | 1.50 / 12.0 | 4.00 / 8.00 / 12.0 | 500 | 0 / 0 | 0 |",
-		"| consul | 120 | 130 | 140 | 30 / 50 / 45 | 0.50 | 0.30 | 0.20 |",
-		"| bbolt | 120 | — | — | 30 / 50 / 45 | 0.50 | — | 0.20 |",
+		"| consul | 120 | 130 | 140 | 900 | 30 / 50 / 45 | 0.50 | 0.30 | 0.20 | 1.50 → 2.25 |",
+		"| bbolt | 120 | — | — | 900 | 30 / 50 / 45 | 0.50 | — | 0.20 | ? → ? |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)

@@ -25,6 +25,12 @@ type result struct {
 	// StoreWritesPerSec are publishes and reports the manager accepted per
 	// second: each is a store write transaction, whatever the store.
 	StoreWritesPerSec float64 `json:"storeWritesPerSecond"`
+	// AnswersPerSec are long-poll answers with a new index per second, all
+	// nodes together: the manager's fan-out work.
+	AnswersPerSec float64 `json:"longPollAnswersPerSecond"`
+	// LoadStart and LoadEnd are the machine's load averages around the run.
+	LoadStart string `json:"loadAverageStart"`
+	LoadEnd   string `json:"loadAverageEnd"`
 	// ConsulWritesPerSec and RaftPerSec are Consul's own counters (Consul only).
 	ConsulWritesPerSec float64        `json:"consulWritesPerSecond,omitempty"`
 	RaftPerSec         float64        `json:"raftAppliesPerSecond,omitempty"`
@@ -81,6 +87,7 @@ func (r *result) resources(tl []point, d float64) {
 		span = d
 	}
 	r.StoreWritesPerSec = float64(last.StoreWrites-first.StoreWrites) / span
+	r.AnswersPerSec = float64(last.Answers-first.Answers) / span
 	if first.Consul != nil && last.Consul != nil {
 		r.ConsulWritesPerSec = (last.Consul.KVWrites - first.Consul.KVWrites) / span
 		r.RaftPerSec = (last.Consul.RaftApplies - first.Consul.RaftApplies) / span
@@ -142,7 +149,7 @@ func (r *result) summary() string {
 		d := r.Latency[k]
 		fmt.Fprintf(&b, "  %-8s p50 %s p99 %s (%d)\n", k, fmtMs(d.P50), fmtMs(d.P99), d.N)
 	}
-	fmt.Fprintf(&b, "  store writes %.0f/s", r.StoreWritesPerSec)
+	fmt.Fprintf(&b, "  store writes %.0f/s, long-poll answers %.0f/s", r.StoreWritesPerSec, r.AnswersPerSec)
 	if r.Store == storeConsul {
 		fmt.Fprintf(&b, ", Consul KV writes %.0f/s, Raft applies %.0f/s, Consul CPU %.2f cores", r.ConsulWritesPerSec, r.RaftPerSec, r.cores(r.ConsulCPU))
 	}

@@ -20,8 +20,10 @@ type point struct {
 	ConsulCPU  float64 `json:"consulCPUSeconds,omitempty"`
 	HarnessCPU float64 `json:"harnessCPUSeconds"`
 	// StoreWrites are the publishes and reports the manager accepted.
-	StoreWrites int             `json:"storeWrites"`
-	Consul      *consulCounters `json:"consul,omitempty"`
+	StoreWrites int `json:"storeWrites"`
+	// Answers are long-poll answers with a new index, all nodes together.
+	Answers int             `json:"longPollAnswers"`
+	Consul  *consulCounters `json:"consul,omitempty"`
 }
 
 // sampler reads the manager's (and Consul's) /proc files and Consul's
@@ -98,7 +100,7 @@ func (s *sampler) read(ctx context.Context) (point, error) {
 	if p.HarnessCPU, err = cpuSeconds("self"); err != nil {
 		return p, err
 	}
-	p.StoreWrites = s.rec.storeWrites()
+	p.StoreWrites, p.Answers = s.rec.storeWrites(), s.rec.longPollAnswers()
 	if s.consul == 0 {
 		return p, nil
 	}

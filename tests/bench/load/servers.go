@@ -119,7 +119,9 @@ type consul struct {
 // the HTTP API and the ports a dev server opens anyway, DNS and gRPC off
 // (the flags internal/testenv uses), and telemetry kept for
 // /v1/agent/metrics; it waits until the agent has elected itself leader.
-func startConsul(bin, logPath string) (*consul, error) {
+// maxConns, when positive, replaces Consul's limit of concurrent HTTP
+// connections from one client address (200), which the manager is.
+func startConsul(bin, logPath string, maxConns int) (*consul, error) {
 	ports, err := freePorts(4)
 	if err != nil {
 		return nil, err
@@ -134,6 +136,9 @@ func startConsul(bin, logPath string) (*consul, error) {
 		"-server-port=" + strconv.Itoa(ports[3]),
 		"-dns-port=-1", "-grpc-port=-1", "-grpc-tls-port=-1",
 		"-hcl", consulTelemetry,
+	}
+	if maxConns > 0 {
+		args = append(args, "-hcl", fmt.Sprintf("limits { http_max_conns_per_client = %d }", maxConns))
 	}
 	c.server, err = startServer("consul", bin, args, cleanEnv("CONSUL_"), logPath, c.leaderElected)
 	return c, err
