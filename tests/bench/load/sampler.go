@@ -73,6 +73,7 @@ func (s *sampler) run(ctx context.Context) {
 // sample takes one point; a failed read is logged once and the point
 // dropped (the process may be exiting).
 func (s *sampler) sample(ctx context.Context) {
+	at := time.Now() // the /proc reads are next, and take microseconds
 	p, err := s.read(ctx)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -83,7 +84,7 @@ func (s *sampler) sample(ctx context.Context) {
 		}
 		return
 	}
-	p.T = time.Since(s.origin).Seconds()
+	p.T = at.Sub(s.origin).Seconds()
 	s.points = append(s.points, p)
 }
 
