@@ -23,12 +23,19 @@ func run(ctx context.Context, cfg config) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	logs := filepath.Join(out, "logs")
-	if err := os.RemoveAll(logs); err != nil {
-		return nil, err
+	logs, profiles := filepath.Join(out, "logs"), filepath.Join(out, "profiles")
+	for _, dir := range []string{logs, profiles} {
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(logs, 0o750); err != nil {
 		return nil, err
+	}
+	if cfg.profile {
+		if err := os.MkdirAll(profiles, 0o750); err != nil {
+			return nil, err
+		}
 	}
 	work, err := os.MkdirTemp("", "hydra-load-")
 	if err != nil {
@@ -38,7 +45,7 @@ func run(ctx context.Context, cfg config) (*report, error) {
 	if _, err := os.Stat(filepath.Join(cfg.toolsDir, "consul")); err != nil && contains(cfg.stores, storeConsul) {
 		return nil, fmt.Errorf("consul is not in %s: run hack/tools.sh consul", cfg.toolsDir)
 	}
-	bin, rev, err := buildManager(ctx, cfg.goCmd, work)
+	bin, rev, err := buildManager(ctx, cfg.goCmd, work, cfg.profile)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +54,7 @@ func run(ctx context.Context, cfg config) (*report, error) {
 		log.Printf("store %s: %d agents, %d channels, %.1f publishes/s for %v; load average %s", //nolint:gosec // G706: our own values
 			st, cfg.agents, cfg.channels, cfg.publishRate(), cfg.duration, loadAverage())
 		rng := rand.New(rand.NewPCG(cfg.seed, uint64(i))) //nolint:gosec // G404: a reproducible load, no secret
-		res, err := runStore(ctx, cfg, st, bin, work, logs, rng)
+		res, err := runStore(ctx, cfg, st, bin, work, out, rng)
 		if err != nil {
 			return nil, fmt.Errorf("store %s: %w", st, err)
 		}
@@ -72,6 +79,7 @@ type env struct {
 	consul  *consul
 	manager *server
 	url     string
+	pprof   string // where the manager serves its profiles; "" without -profile
 }
 
 func startEnv(cfg config, storeName, bin, work, logs string) (*env, error) {
@@ -91,7 +99,15 @@ func startEnv(cfg config, storeName, bin, work, logs string) (*env, error) {
 			return nil, err
 		}
 	}
-	m, url, err := startManager(bin, storeURL, filepath.Join(logs, "manager-"+storeName+".log"))
+	if cfg.profile {
+		ports, err := freePorts(1)
+		if err != nil {
+			e.close()
+			return nil, err
+		}
+		e.pprof = fmt.Sprintf("127.0.0.1:%d", ports[0])
+	}
+	m, url, err := startManager(bin, storeURL, filepath.Join(logs, "manager-"+storeName+".log"), e.pprof)
 	if err != nil {
 		e.close()
 		return nil, err
@@ -111,8 +127,8 @@ func (e *env) close() {
 
 // runStore is one store's run: start, set up, ramp the fleet up, publish
 // for the duration, drain, stop, and compute the results.
-func runStore(ctx context.Context, cfg config, storeName, bin, work, logs string, rng *rand.Rand) (*result, error) {
-	e, err := startEnv(cfg, storeName, bin, work, logs)
+func runStore(ctx context.Context, cfg config, storeName, bin, work, out string, rng *rand.Rand) (*result, error) {
+	e, err := startEnv(cfg, storeName, bin, work, filepath.Join(out, "logs"))
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +172,9 @@ func runStore(ctx context.Context, cfg config, storeName, bin, work, logs string
 	statusCtx, stopStatus := context.WithCancel(ctx)
 	statusRng := rand.New(rand.NewPCG(rng.Uint64(), 0)) //nolint:gosec // G404: a reproducible load
 	bg.Go(func() { pub.readStatus(statusCtx, cfg.statusInterval, statusRng) })
+	if e.pprof != "" {
+		bg.Go(func() { profileManager(statusCtx, e.pprof, storeName, filepath.Join(out, "profiles"), cfg.duration) })
+	}
 	pub.run(ctx, cfg.duration, cfg.publishRate(), rng)
 	stopStatus()
 	// The measured phase is the publish schedule's; publishes still in

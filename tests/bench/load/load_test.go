@@ -13,8 +13,9 @@ import (
 
 // TestSmoke runs the whole harness at a tiny scale on bbolt: the real
 // manager binary, 20 nodes, 3 channels, 5 s of publishing. It checks that
-// every metric has samples and that the files are written; the numbers
-// themselves are the benchmark's to report, never the test's to judge.
+// every metric has samples and that the files (profiles included) are
+// written; the numbers themselves are the benchmark's to report, never the
+// test's to judge.
 func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs hydra-manager")
@@ -23,7 +24,7 @@ func TestSmoke(t *testing.T) {
 	cfg := config{stores: []string{storeBolt}, agents: 20, channels: 3, perNode: 2,
 		duration: 5 * time.Second, publishInterval: time.Second, downloadTime: 200 * time.Millisecond,
 		statusInterval: 250 * time.Millisecond, ramp: time.Second, drain: 15 * time.Second,
-		seed: 1, outDir: out, toolsDir: defaultToolsDir(), goCmd: "go"}
+		seed: 1, profile: true, outDir: out, toolsDir: defaultToolsDir(), goCmd: "go"}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rep, err := run(ctx, cfg)
@@ -64,6 +65,11 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFiles(t, out)
+	for _, name := range []string{"bbolt-cpu.pprof", "bbolt-goroutines.txt"} {
+		if fi, err := os.Stat(filepath.Join(out, "profiles", name)); err != nil || fi.Size() == 0 {
+			t.Errorf("profile %s: %v", name, err)
+		}
+	}
 }
 
 // checkFiles checks that a run's results decode.

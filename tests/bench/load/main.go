@@ -53,6 +53,7 @@ type config struct {
 	drain           time.Duration // longest wait for the last publishes to fan out
 	seed            uint64
 	consulMaxConns  int // Consul's limits.http_max_conns_per_client; 0 keeps its default (200)
+	profile         bool
 	outDir          string
 	toolsDir        string
 	goCmd           string
@@ -96,6 +97,7 @@ func parseConfig(args []string) (config, error) {
 	seed := fs.Uint64("seed", 1, "seed of the channel choices and publish times")
 	consulMaxConns := fs.Int("consul-max-conns", envInt("BENCH_LOAD_CONSUL_MAX_CONNS", 0),
 		"Consul's limits.http_max_conns_per_client (the manager's connections to its agent); 0 keeps Consul's default, 200 (env BENCH_LOAD_CONSUL_MAX_CONNS)")
+	profile := fs.Bool("profile", os.Getenv("BENCH_PROFILE") != "", "build the manager with net/http/pprof and save a CPU profile and a goroutine dump per store in OUT/profiles (env BENCH_PROFILE=1)")
 	out := fs.String("out", defaultOut(), "results directory (env BENCH_OUT: OUT/load)")
 	tools := fs.String("tools", envOr("HYDRA_TOOLS_DIR", defaultToolsDir()), "where hack/tools.sh put consul (env HYDRA_TOOLS_DIR)")
 	goCmd := fs.String("go", envOr("GO", "go"), "the go command that builds hydra-manager (env GO)")
@@ -104,7 +106,7 @@ func parseConfig(args []string) (config, error) {
 	}
 	cfg := config{agents: *agents, channels: *channels, perNode: *perNode, duration: *duration,
 		publishInterval: *interval, downloadTime: *download, statusInterval: *status, ramp: *ramp,
-		drain: *drain, seed: *seed, consulMaxConns: *consulMaxConns, outDir: *out, toolsDir: *tools, goCmd: *goCmd}
+		drain: *drain, seed: *seed, consulMaxConns: *consulMaxConns, profile: *profile, outDir: *out, toolsDir: *tools, goCmd: *goCmd}
 	for s := range strings.SplitSeq(*stores, ",") {
 		switch s = strings.TrimSpace(s); s {
 		case storeConsul, storeBolt:

@@ -161,23 +161,40 @@ func (c *consul) leaderElected() error {
 }
 
 // startManager runs hydra-manager without auth on a loopback port, on
-// storeURL, and waits until /readyz says its state is loaded.
-func startManager(bin, storeURL, logPath string) (*server, string, error) {
+// storeURL, and waits until /readyz says its state is loaded. A non-empty
+// pprofAddr is where a manager built with the overlay serves its profiles.
+func startManager(bin, storeURL, logPath, pprofAddr string) (*server, string, error) {
 	ports, err := freePorts(1)
 	if err != nil {
 		return nil, "", err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
 	args := []string{"--insecure-no-auth", "--listen", addr, "--store", storeURL}
-	s, err := startServer("hydra-manager", bin, args, cleanEnv("HYDRA_", "CONSUL_", "KUBECONFIG", "POD_"), logPath, getOK("http://"+addr+"/readyz"))
+	env := cleanEnv("HYDRA_", "CONSUL_", "KUBECONFIG", "POD_")
+	if pprofAddr != "" {
+		env = append(env, pprofEnv+"="+pprofAddr)
+	}
+	s, err := startServer("hydra-manager", bin, args, env, logPath, getOK("http://"+addr+"/readyz"))
 	return s, "http://" + addr, err
 }
 
-// buildManager compiles hydra-manager from this checkout into dir and
-// returns its path and the revision it was built from.
-func buildManager(ctx context.Context, goCmd, dir string) (string, string, error) {
+// managerPkg is the command the benchmark builds and runs.
+const managerPkg = "github.com/hydra-csi/hydra/cmd/hydra-manager"
+
+// buildManager compiles hydra-manager from this checkout into dir, with
+// the pprof overlay when profile is set, and returns its path and the
+// revision it was built from.
+func buildManager(ctx context.Context, goCmd, dir string, profile bool) (string, string, error) {
 	bin := filepath.Join(dir, "hydra-manager")
-	cmd := exec.CommandContext(ctx, goCmd, "build", "-trimpath", "-o", bin, "github.com/hydra-csi/hydra/cmd/hydra-manager") //nolint:gosec // G204: the go command the Makefile names
+	args := []string{"build", "-trimpath", "-o", bin}
+	if profile {
+		overlay, err := writePprofOverlay(ctx, goCmd, dir)
+		if err != nil {
+			return "", "", err
+		}
+		args = append(args, "-overlay", overlay)
+	}
+	cmd := exec.CommandContext(ctx, goCmd, append(args, managerPkg)...) //nolint:gosec // G204: the go command the Makefile names
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return "", "", fmt.Errorf("build hydra-manager (run inside the repository): %w", err)
