@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -166,6 +167,9 @@ type RangeRequest struct {
 	Path string
 	// Start and End are the first and last byte asked for.
 	Start, End int64
+	// AccessKey is the access key ID the request was signed with (from
+	// its SigV4 Authorization header), empty when unsigned.
+	AccessKey string
 }
 
 // Ranges returns every ranged GET received so far, in arrival order.
@@ -184,9 +188,21 @@ func (p *FaultProxy) recordRange(r *http.Request) {
 		return
 	}
 	rr.Path = r.URL.Path
+	rr.AccessKey = signingKey(r.Header.Get("Authorization"))
 	p.mu.Lock()
 	p.ranges = append(p.ranges, rr)
 	p.mu.Unlock()
+}
+
+// signingKey returns the access key ID of a SigV4 Authorization header:
+// "AWS4-HMAC-SHA256 Credential=AKID/date/region/s3/aws4_request, ...".
+func signingKey(auth string) string {
+	_, cred, ok := strings.Cut(auth, "Credential=")
+	if !ok {
+		return ""
+	}
+	key, _, _ := strings.Cut(cred, "/")
+	return key
 }
 
 // ServeHTTP implements http.Handler.
