@@ -36,6 +36,13 @@ const (
 	consulWaitTime = 5 * time.Minute
 	// consulOpenTimeout bounds the ping at open when ctx has no deadline.
 	consulOpenTimeout = 10 * time.Second
+	// consulMaxConns caps the connections the backend opens to its agent.
+	// Consul refuses a client's connections beyond http_max_conns_per_client
+	// (200 by default) with a 429; without a cap a burst of requests (a
+	// fleet's reports) dials one connection each and gets refused. Beyond
+	// the cap, requests wait for a connection. The backend's own blocking
+	// queries hold a few connections each for up to consulWaitTime.
+	consulMaxConns = 64
 	// consulLeaderDir holds Campaign's lock keys, under the backend prefix.
 	consulLeaderDir = "leader/"
 )
@@ -72,6 +79,8 @@ func OpenConsul(ctx context.Context, addr, prefix, token string) (*ConsulBackend
 	}
 	cfg := api.DefaultConfig() // reads CONSUL_HTTP_TOKEN and the TLS variables
 	cfg.Address = addr
+	cfg.Transport.MaxConnsPerHost = consulMaxConns
+	cfg.Transport.MaxIdleConnsPerHost = consulMaxConns // keep them: redialing is the manager's largest cost under load
 	if token != "" {
 		cfg.Token = token
 	}
