@@ -11,6 +11,7 @@ import (
 func nodeKey(node string) string { return prefixNodes + node }
 
 // PutNodeStatus stores a node's latest report, replacing the previous one.
+// Concurrent reports share a transaction (see reportBatcher).
 func (s *Store) PutNodeStatus(ctx context.Context, st release.NodeStatus) error {
 	if err := st.Validate(); err != nil {
 		return err
@@ -22,7 +23,7 @@ func (s *Store) PutNodeStatus(ctx context.Context, st release.NodeStatus) error 
 	if limit := s.b.Limits().MaxValueSize; len(val) > limit {
 		return fmt.Errorf("store: node %s: report of %d bytes exceeds the store's limit of %d", st.Node, len(val), limit)
 	}
-	return s.b.Txn(ctx, []Op{{Kind: OpPut, Key: nodeKey(st.Node), Value: val}})
+	return s.reports.put(ctx, s.b, nodeKey(st.Node), val)
 }
 
 // GetNodeStatus returns a node's last report.
@@ -56,7 +57,9 @@ func (s *Store) ListNodeStatus(ctx context.Context) ([]release.NodeStatus, error
 	return out, nil
 }
 
-// DeleteNodeStatus forgets a node (for example one removed from the cluster).
+// DeleteNodeStatus forgets a node (for example one removed from the
+// cluster). It queues behind the node's pending report, if any, so that
+// report cannot bring the node back.
 func (s *Store) DeleteNodeStatus(ctx context.Context, node string) error {
-	return s.b.Txn(ctx, []Op{{Kind: OpDelete, Key: nodeKey(node)}})
+	return s.reports.put(ctx, s.b, nodeKey(node), nil)
 }

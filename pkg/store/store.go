@@ -43,7 +43,8 @@ const maxCASAttempts = 1000
 
 // Store is Hydra's state over a Backend.
 type Store struct {
-	b Backend
+	b       Backend
+	reports reportBatcher
 }
 
 // New lays the store out over an open backend.

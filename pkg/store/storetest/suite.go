@@ -36,6 +36,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Watch", func(t *testing.T) { testWatch(t, h.Open(t)) })
 	t.Run("Sweep", func(t *testing.T) { testSweep(t, h.Open(t)) })
 	t.Run("Nodes", func(t *testing.T) { testNodes(t, h.Open(t)) })
+	t.Run("ConcurrentReports", func(t *testing.T) { testConcurrentReports(t, h.Open(t)) })
 	t.Run("Rollouts", func(t *testing.T) { testRollouts(t, h.Open(t)) })
 	t.Run("Restart", func(t *testing.T) { testRestart(t, h) })
 }

@@ -138,3 +138,49 @@ func testRestart(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 }
+
+// testConcurrentReports: reports of many nodes at once (which the store
+// group-commits) all land, each node's last one wins, and a delete queued
+// behind a node's report is not undone by it.
+func testConcurrentReports(t *testing.T, s *store.Store) {
+	ctx := ctxT(t)
+	const nodes, reports = 60, 5
+	errs := make(chan error, nodes)
+	for n := range nodes {
+		go func() {
+			name := "node-" + itoa(int64(n))
+			for i := range reports {
+				st := release.NodeStatus{Node: name, Releases: []release.Progress{{Channel: "c", Version: "v1", State: release.StateDownloading, BytesDone: int64(i + 1), BytesTotal: reports}}}
+				if err := s.PutNodeStatus(ctx, st); err != nil {
+					errs <- err
+					return
+				}
+			}
+			if n%2 == 1 {
+				errs <- s.DeleteNodeStatus(ctx, name)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range nodes {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := s.ListNodeStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != nodes/2 {
+		t.Fatalf("%d nodes stored, want the %d not deleted", len(all), nodes/2)
+	}
+	for _, st := range all {
+		if n, _ := strconv.Atoi(strings.TrimPrefix(st.Node, "node-")); n%2 == 1 {
+			t.Errorf("deleted node %s is back", st.Node)
+		}
+		if len(st.Releases) != 1 || st.Releases[0].BytesDone != reports {
+			t.Errorf("node %s: stored %+v, want its last report (%d bytes done)", st.Node, st.Releases, reports)
+		}
+	}
+}
