@@ -231,6 +231,73 @@ func TestDesiredLongPoll(t *testing.T) {
 	}
 }
 
+// TestDesiredPerNode: a node that has reported is told only of the
+// channels its report names, and a publish to another channel leaves its
+// poll waiting; a node that has not reported hears of every channel.
+func TestDesiredPerNode(t *testing.T) {
+	m, _, _ := newManager(t)
+	ctx := context.Background()
+	mustCreate(t, m, "a", release.Config{})
+	mustCreate(t, m, "b", release.Config{})
+	mustPublish(t, m, "a", "v1", true)
+	if err := m.ReportStatus(ctx, "node-a", release.NodeStatus{Releases: []release.Progress{
+		{Channel: "a", Version: "v1", State: release.StateReady, BytesDone: 1, BytesTotal: 1},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	// waitFor polls as a node would until the answer satisfies ok.
+	waitFor := func(node string, ok func(release.Desired) bool) release.Desired {
+		t.Helper()
+		pollCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		var d release.Desired
+		for !ok(d) {
+			next, err := m.Desired(pollCtx, node, d.Index, time.Minute)
+			if err != nil {
+				t.Fatalf("%s: %v; last answer %+v", node, err, d)
+			}
+			d = next
+		}
+		return d
+	}
+	heads := func(d release.Desired) string {
+		s := ""
+		for _, ch := range d.Channels {
+			s += ch.Name + "@" + ch.Head + " "
+		}
+		return s
+	}
+	first := waitFor("node-a", func(d release.Desired) bool { return heads(d) == "a@v1 " })
+
+	got := make(chan release.Desired, 1)
+	go func() {
+		d, err := m.Desired(ctx, "node-a", first.Index, time.Hour)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- d
+	}()
+	// b's publish reaches the snapshot (a node that has not reported
+	// sees it) without answering node-a's poll ...
+	mustPublish(t, m, "b", "v1", true)
+	waitFor("node-new", func(d release.Desired) bool { return heads(d) == "a@v1 b@v1 " })
+	select {
+	case d := <-got:
+		t.Fatalf("node-a's poll was answered by a publish to b: %+v", d)
+	default:
+	}
+	// ... and a's publish answers it.
+	mustPublish(t, m, "a", "v2", true)
+	select {
+	case d := <-got:
+		if heads(d) != "a@v2 " || d.Index == first.Index {
+			t.Fatalf("node-a woken with %q at index %d (was %d), want a@v2 at a new index", heads(d), d.Index, first.Index)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("node-a's poll not woken by a publish to a")
+	}
+}
+
 // TestShutdownWakesLongPolls: Shutdown ends waiting polls at once.
 func TestShutdownWakesLongPolls(t *testing.T) {
 	m, _, _ := newManager(t)

@@ -22,9 +22,11 @@ func (m *Manager) sleep(ctx context.Context, d time.Duration) {
 // MaxDesiredWait bounds a long-poll, below common proxy idle timeouts.
 const MaxDesiredWait = 5 * time.Minute
 
-// Desired answers a node's long-poll: at once when the state's index is
-// past index (or index is 0), else when it changes or wait passes — then
-// with the same index, which tells the node nothing changed.
+// Desired answers a node's long-poll: at once when the index of the
+// node's answer differs from index (or index is 0), else when the answer
+// changes or wait passes — then with the same index, which tells the node
+// nothing changed. Changes that leave a node's answer as it was (another
+// channel's publish, another node's flip) do not answer its poll.
 func (m *Manager) Desired(ctx context.Context, node string, index uint64, wait time.Duration) (release.Desired, error) {
 	if err := release.ValidateNodeName(node); err != nil {
 		return release.Desired{}, err
@@ -36,13 +38,13 @@ func (m *Manager) Desired(ctx context.Context, node string, index uint64, wait t
 	defer m.metrics.longPolls.Dec()
 	for {
 		snap, changed, ready, stopped := m.current()
-		switch {
-		case stopped:
+		if stopped {
 			return release.Desired{}, ErrShuttingDown
-		case ready && (index == 0 || snap.index != index):
+		}
+		if d := desiredFor(node, snap); ready && (index == 0 || d.Index != index) {
 			// A different index, lower included, means the node must
 			// resync: the store may have been restored.
-			return m.desiredFor(node, snap), nil
+			return d, nil
 		}
 		select {
 		case <-changed:
@@ -50,7 +52,7 @@ func (m *Manager) Desired(ctx context.Context, node string, index uint64, wait t
 			if !ready {
 				return release.Desired{}, errors.New("manager: state not loaded yet")
 			}
-			return m.desiredFor(node, snap), nil
+			return desiredFor(node, snap), nil
 		case <-ctx.Done():
 			return release.Desired{}, ctx.Err()
 		}
@@ -63,13 +65,17 @@ func (m *Manager) current() (snapshot, <-chan struct{}, bool, bool) {
 	return m.snap, m.changed, m.ready, m.stopped
 }
 
-// desiredFor builds a node's answer from the snapshot.
-func (m *Manager) desiredFor(node string, snap snapshot) release.Desired {
-	views := snap.views[node]
-	if views == nil {
-		views = []release.DesiredView{}
+// desiredFor builds a node's answer from the snapshot: its own part when
+// it has reported, else every channel.
+func desiredFor(node string, snap snapshot) release.Desired {
+	d := release.Desired{Node: node, Index: snap.index, Channels: snap.channels, Views: snap.views[node]}
+	if a, ok := snap.nodes[node]; ok {
+		d.Index, d.Channels, d.Views = a.index, a.channels, a.views
 	}
-	return release.Desired{Node: node, Index: snap.index, Channels: snap.channels, Views: views}
+	if d.Views == nil {
+		d.Views = []release.DesiredView{}
+	}
+	return d
 }
 
 // ReportStatus stores a node's report. The node in the path must match

@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"reflect"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -13,35 +14,84 @@ import (
 // every channel's head and policy, and the per-view flips planned for each
 // node. Its index changes only when its content does, so the frequent
 // progress reports of nodes wake no long-poll unless they change a plan.
+//
+// A node that has reported is answered from nodes: only the channels its
+// report names (its views' and its stored releases'), its flips, and the
+// index at which that answer last changed. So a publish answers the nodes
+// that hold the channel, not the whole fleet. A node that has not
+// reported yet gets every channel, at the snapshot's index.
 type snapshot struct {
 	index    uint64
 	channels []release.DesiredChannel
 	views    map[string][]release.DesiredView
+	nodes    map[string]nodeAnswer
 }
 
-// watchLoop keeps the snapshot current: one blocking watch on channels and
-// one on node reports; after each change the state is read once and every
-// waiting long-poll is woken if the answer changed.
+// nodeAnswer is one reporting node's part of the snapshot.
+type nodeAnswer struct {
+	index    uint64
+	channels []release.DesiredChannel
+	views    []release.DesiredView
+}
+
+// nodeRefreshInterval spaces the refreshes that node reports set off.
+// Reports land continuously from a large fleet, each one a change of the
+// watched prefix, and a refresh reads every report; they change a plan
+// only when a release becomes ready or a view moves, and the nodes report
+// every few seconds anyway. Changes of channels and rollouts are not
+// delayed.
+const nodeRefreshInterval = 250 * time.Millisecond
+
+// watchLoop keeps the snapshot current: one blocking watch on channels,
+// one on node reports (and one on rollouts with Kubernetes); after a
+// change the state is read once and the long-polls whose answer changed
+// are woken.
 func (m *Manager) watchLoop(ctx context.Context) {
 	var chIdx, nodeIdx, rolloutIdx atomic.Uint64
 	changes := make(chan struct{}, 1)
+	nodeChanges := make(chan struct{}, 1)
 	go m.watch(ctx, "channels", m.store.WatchChannels, &chIdx, changes)
-	go m.watch(ctx, "nodes", m.store.WatchNodes, &nodeIdx, changes)
+	go m.watch(ctx, "nodes", m.store.WatchNodes, &nodeIdx, nodeChanges)
 	if m.opts.Kube != nil {
 		go m.watch(ctx, "rollouts", m.store.WatchRollouts, &rolloutIdx, changes)
 	}
+	var last time.Time
 	for {
 		select {
 		case <-changes:
+		case <-nodeChanges:
+			m.spaceNodeRefresh(ctx, last, changes)
 		case <-ctx.Done():
 			return
 		}
+		if ctx.Err() != nil {
+			return
+		}
+		last = time.Now()
 		// The sum of growing indexes grows whenever any does.
 		if err := m.refresh(ctx, chIdx.Load()+nodeIdx.Load()+rolloutIdx.Load()); err != nil && ctx.Err() == nil {
 			m.logger().Error(err, "loading desired state; retrying")
 			m.sleep(ctx, time.Second)
 			signal(changes)
 		}
+	}
+}
+
+// spaceNodeRefresh waits until nodeRefreshInterval has passed since the
+// last refresh, unless a channel change or the end of ctx comes first. It
+// keeps wall time rather than the manager's clock: it only spaces out
+// work, and a fake clock in tests must not hold refreshes back.
+func (m *Manager) spaceNodeRefresh(ctx context.Context, last time.Time, changes <-chan struct{}) {
+	wait := nodeRefreshInterval - time.Since(last)
+	if wait <= 0 {
+		return
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-changes:
+	case <-ctx.Done():
 	}
 }
 
@@ -106,15 +156,61 @@ func (m *Manager) refresh(ctx context.Context, index uint64) error {
 	if m.stopped {
 		return nil
 	}
-	if m.ready && reflect.DeepEqual(m.snap.channels, desired) && reflect.DeepEqual(m.snap.views, views) {
+	next, changed := nextSnapshot(m.snap, desired, views, nodes)
+	if m.ready && !changed {
 		return nil
 	}
-	m.snap = snapshot{index: max(index, m.snap.index+1), channels: desired, views: views}
+	next.index = max(index, m.snap.index+1)
+	for node, a := range next.nodes {
+		if a.index == 0 {
+			a.index = next.index
+			next.nodes[node] = a
+		}
+	}
+	m.snap = next
 	m.ready = true
 	close(m.changed)
 	m.changed = make(chan struct{})
 	m.metrics.snapshotIndex.Set(float64(m.snap.index))
 	return nil
+}
+
+// nextSnapshot builds the snapshot of channels, views and node reports,
+// and says whether any answer differs from prev's. Node answers that did
+// not change keep their index; the others get index 0, for the caller to
+// set.
+func nextSnapshot(prev snapshot, channels []release.DesiredChannel, views map[string][]release.DesiredView, nodes []release.NodeStatus) (snapshot, bool) {
+	next := snapshot{channels: channels, views: views, nodes: make(map[string]nodeAnswer, len(nodes))}
+	changed := !reflect.DeepEqual(prev.channels, channels) || !reflect.DeepEqual(prev.views, views) || len(prev.nodes) != len(nodes)
+	for _, n := range nodes {
+		a := nodeAnswer{channels: channelsOf(n, channels), views: views[n.Node]}
+		old, ok := prev.nodes[n.Node]
+		if ok && slices.Equal(old.channels, a.channels) && slices.Equal(old.views, a.views) {
+			a.index = old.index
+		} else {
+			changed = true
+		}
+		next.nodes[n.Node] = a
+	}
+	return next, changed
+}
+
+// channelsOf picks, in order, the channels a node's report names.
+func channelsOf(n release.NodeStatus, channels []release.DesiredChannel) []release.DesiredChannel {
+	names := make(map[string]bool, len(n.Views)+len(n.Releases))
+	for _, v := range n.Views {
+		names[v.Channel] = true
+	}
+	for _, p := range n.Releases {
+		names[p.Channel] = true
+	}
+	out := []release.DesiredChannel{}
+	for _, ch := range channels {
+		if names[ch.Name] {
+			out = append(out, ch)
+		}
+	}
+	return out
 }
 
 // desiredViews are the flips asked of each node: with Kubernetes, those of
