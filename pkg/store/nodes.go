@@ -41,20 +41,41 @@ func (s *Store) GetNodeStatus(ctx context.Context, node string) (release.NodeSta
 }
 
 // ListNodeStatus returns every node's last report, sorted by node name.
+// The manager lists the fleet's reports several times a second under
+// load; a report whose version has not changed since the last list is
+// not decoded again. Callers must not modify the slices of what it
+// returns: they are shared with later calls.
 func (s *Store) ListNodeStatus(ctx context.Context) ([]release.NodeStatus, error) {
 	kvs, err := s.b.List(ctx, prefixNodes)
 	if err != nil {
 		return nil, err
 	}
+	s.nodesMu.Lock()
+	prev := s.nodes
+	s.nodesMu.Unlock()
+	next := make(map[string]decodedReport, len(kvs))
 	out := make([]release.NodeStatus, 0, len(kvs))
 	for _, kv := range kvs {
-		var st release.NodeStatus
-		if err := decodeValue(kv.Key, kv.Value, &st); err != nil {
-			return nil, err
+		d, ok := prev[kv.Key]
+		if !ok || d.version != kv.Version {
+			d = decodedReport{version: kv.Version}
+			if err := decodeValue(kv.Key, kv.Value, &d.status); err != nil {
+				return nil, err
+			}
 		}
-		out = append(out, st)
+		next[kv.Key] = d
+		out = append(out, d.status)
 	}
+	s.nodesMu.Lock()
+	s.nodes = next
+	s.nodesMu.Unlock()
 	return out, nil
+}
+
+// decodedReport is a node report as last listed, with the version of its key.
+type decodedReport struct {
+	version uint64
+	status  release.NodeStatus
 }
 
 // DeleteNodeStatus forgets a node (for example one removed from the

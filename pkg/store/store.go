@@ -24,6 +24,7 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"sync"
 )
 
 // Key prefixes of the layout.
@@ -45,6 +46,9 @@ const maxCASAttempts = 1000
 type Store struct {
 	b       Backend
 	reports reportBatcher
+
+	nodesMu sync.Mutex
+	nodes   map[string]decodedReport // by key, from the last ListNodeStatus
 }
 
 // New lays the store out over an open backend.

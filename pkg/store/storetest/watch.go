@@ -104,6 +104,16 @@ func testNodes(t *testing.T, s *store.Store) {
 	}
 	_, err = s.GetNodeStatus(ctx, "node-0")
 	wantErr(t, "deleted node", err, store.ErrNotFound)
+	// Listing again after a change shows the change (reports are not
+	// decoded again while unchanged).
+	st.Releases[0].BytesDone = 10
+	if err := s.PutNodeStatus(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	all, err = s.ListNodeStatus(ctx)
+	if err != nil || len(all) != 1 || !reflect.DeepEqual(all[0], st) {
+		t.Fatalf("ListNodeStatus after an update and a delete = %+v, %v; want node-1's new report only", all, err)
+	}
 }
 
 // testRestart checks that channels, releases, heads, pins and manifests
