@@ -56,7 +56,7 @@ func (r *report) markdown() string {
 			x.Store, x.StoreWritesPerSec, consulW, raft, x.AnswersPerSec, x.RSSStart, x.RSSPeak, x.RSSFinal,
 			x.cores(x.ManagerCPU), consulCPU, x.cores(x.HarnessCPU), firstField(x.LoadStart), firstField(x.LoadEnd))
 	}
-	b.WriteString("\n¹ Publishes and node reports the manager accepted per second (each is one store transaction), counted by the load generator.\n")
+	b.WriteString("\n¹ Publishes and node reports the manager accepted per second, counted by the load generator. Node reports that arrive together share one store transaction.\n")
 	b.WriteString("² From Consul's own telemetry (`/v1/agent/metrics`): KV writes are `consul.txn.apply` + `consul.kvs.apply`, Raft applies `consul.raft.apply` (Consul's own catalog and session writes included).\n")
 	b.WriteString("³ Long-poll answers that carried a new index, all nodes together: the manager's fan-out work.\n")
 	b.WriteString("⁴ The machine's 1-minute load average at the start and the end of the measured phase (2 cores; other work included).\n")
