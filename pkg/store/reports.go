@@ -18,7 +18,7 @@ const (
 	// keep each transaction short.
 	maxReportBatch = 256
 	// reportWriteTimeout bounds one batch's transaction. The batch is not
-	// any single caller's, so no caller's context bounds it.
+	// any single caller's, so no caller's cancellation ends it.
 	reportWriteTimeout = 30 * time.Second
 )
 
@@ -64,7 +64,8 @@ func (r *reportBatcher) put(ctx context.Context, b Backend, key string, value []
 	p.value, p.delete = value, value == nil
 	if !r.flushing { // (2)
 		r.flushing = true
-		go r.flush(b)
+		// The flush outlives this caller: it writes others' reports too.
+		go r.flush(context.WithoutCancel(ctx), b)
 	}
 	r.mu.Unlock()
 	select {
@@ -75,8 +76,9 @@ func (r *reportBatcher) put(ctx context.Context, b Backend, key string, value []
 	}
 }
 
-// flush writes batches until the queue is empty.
-func (r *reportBatcher) flush(b Backend) {
+// flush writes batches until the queue is empty. ctx carries values
+// only; each batch has its own deadline.
+func (r *reportBatcher) flush(ctx context.Context, b Backend) {
 	for {
 		batch := r.take(b.Limits())
 		if len(batch) == 0 {
@@ -89,8 +91,8 @@ func (r *reportBatcher) flush(b Backend) {
 				ops[i] = Op{Kind: OpDelete, Key: p.key}
 			}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), reportWriteTimeout)
-		err := b.Txn(ctx, ops)
+		txnCtx, cancel := context.WithTimeout(ctx, reportWriteTimeout)
+		err := b.Txn(txnCtx, ops)
 		cancel()
 		for _, p := range batch {
 			p.err = err
