@@ -198,24 +198,11 @@ func TestDesiredLongPoll(t *testing.T) {
 	mustCreate(t, m, "lp", release.Config{NodeKeep: 3})
 	// The snapshot follows the store asynchronously: poll until it shows
 	// the channel, as a node would.
-	var first release.Desired
-	for len(first.Channels) == 0 {
-		var err error
-		if first, err = m.Desired(ctx, "node-a", first.Index, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-	}
+	first := pollUntil(t, m, "node-a", func(d release.Desired) bool { return len(d.Channels) > 0 })
 	if len(first.Channels) != 1 || first.Channels[0].Name != "lp" || first.Channels[0].NodeKeep != 3 || first.Index == 0 {
 		t.Fatalf("first desired: %+v", first)
 	}
-	got := make(chan release.Desired, 1)
-	go func() {
-		d, err := m.Desired(ctx, "node-a", first.Index, time.Hour)
-		if err != nil {
-			t.Error(err)
-		}
-		got <- d
-	}()
+	got := pollAsync(t, m, "node-a", first.Index)
 	mustPublish(t, m, "lp", "v1", true)
 	select {
 	case d := <-got:
@@ -245,21 +232,6 @@ func TestDesiredPerNode(t *testing.T) {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	// waitFor polls as a node would until the answer satisfies ok.
-	waitFor := func(node string, ok func(release.Desired) bool) release.Desired {
-		t.Helper()
-		pollCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		var d release.Desired
-		for !ok(d) {
-			next, err := m.Desired(pollCtx, node, d.Index, time.Minute)
-			if err != nil {
-				t.Fatalf("%s: %v; last answer %+v", node, err, d)
-			}
-			d = next
-		}
-		return d
-	}
 	heads := func(d release.Desired) string {
 		s := ""
 		for _, ch := range d.Channels {
@@ -267,20 +239,12 @@ func TestDesiredPerNode(t *testing.T) {
 		}
 		return s
 	}
-	first := waitFor("node-a", func(d release.Desired) bool { return heads(d) == "a@v1 " })
-
-	got := make(chan release.Desired, 1)
-	go func() {
-		d, err := m.Desired(ctx, "node-a", first.Index, time.Hour)
-		if err != nil {
-			t.Error(err)
-		}
-		got <- d
-	}()
+	first := pollUntil(t, m, "node-a", func(d release.Desired) bool { return heads(d) == "a@v1 " })
+	got := pollAsync(t, m, "node-a", first.Index)
 	// b's publish reaches the snapshot (a node that has not reported
 	// sees it) without answering node-a's poll ...
 	mustPublish(t, m, "b", "v1", true)
-	waitFor("node-new", func(d release.Desired) bool { return heads(d) == "a@v1 b@v1 " })
+	pollUntil(t, m, "node-new", func(d release.Desired) bool { return heads(d) == "a@v1 b@v1 " })
 	select {
 	case d := <-got:
 		t.Fatalf("node-a's poll was answered by a publish to b: %+v", d)
@@ -296,6 +260,37 @@ func TestDesiredPerNode(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("node-a's poll not woken by a publish to a")
 	}
+}
+
+// pollUntil long-polls as node would until the answer satisfies ok, for
+// at most 30 s.
+func pollUntil(t *testing.T, m *manager.Manager, node string, ok func(release.Desired) bool) release.Desired {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var d release.Desired
+	for !ok(d) {
+		next, err := m.Desired(ctx, node, d.Index, time.Minute)
+		if err != nil {
+			t.Fatalf("%s: %v; last answer %+v", node, err, d)
+		}
+		d = next
+	}
+	return d
+}
+
+// pollAsync starts one long-poll of node at index; its answer arrives on
+// the channel.
+func pollAsync(t *testing.T, m *manager.Manager, node string, index uint64) <-chan release.Desired {
+	got := make(chan release.Desired, 1)
+	go func() {
+		d, err := m.Desired(context.Background(), node, index, time.Hour)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- d
+	}()
+	return got
 }
 
 // TestShutdownWakesLongPolls: Shutdown ends waiting polls at once.
