@@ -266,6 +266,18 @@ func TestChecksCatchBreakage(t *testing.T) {
 			})
 			return o
 		}, "want the base's without"},
+		{"sidecar variant's metrics on the livenessprobe's port", "kubernetes/components/sidecars", checkSidecars(base), func(t *testing.T, o objects) objects {
+			mutate(t, o, "DaemonSet", nodeDS, func(ds *appsv1.DaemonSet) {
+				nodeCSI(ds).Args = replaceArg(nodeCSI(ds).Args, "--health-address=", "--health-address=:9808")
+			})
+			return o
+		}, "takes the livenessprobe's --health-port 9808"},
+		{"sidecar variant without the node's metrics", "kubernetes/components/sidecars", checkSidecars(base), func(t *testing.T, o objects) objects {
+			mutate(t, o, "DaemonSet", nodeDS, func(ds *appsv1.DaemonSet) {
+				nodeCSI(ds).Args = slices.DeleteFunc(nodeCSI(ds).Args, func(a string) bool { return strings.HasPrefix(a, "--health-address=") })
+			})
+			return o
+		}, "has no --health-address"},
 		{"TLS manager probed over plain HTTP", "kubernetes/components/manager-tls", checkManager, func(t *testing.T, o objects) objects {
 			mutate(t, o, "Deployment", managerDep, func(d *appsv1.Deployment) {
 				ctrl(d, managerCtr).ReadinessProbe.HTTPGet.Scheme = corev1.URISchemeHTTP

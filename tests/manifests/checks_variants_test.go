@@ -207,12 +207,13 @@ func templateOf(u *unstructured.Unstructured) (*corev1.PodTemplateSpec, error) {
 	return nil, fmt.Errorf("%s %s is not a workload", u.GetKind(), u.GetName())
 }
 
-// sidecarFlags are hydra-csi's stand-ins for the sidecars.
-var sidecarFlags = []string{"kubelet-registration-dir", "kubelet-csi-endpoint", "health-address"}
+// sidecarFlags are hydra-csi's stand-ins for node-driver-registrar.
+var sidecarFlags = []string{"kubelet-registration-dir", "kubelet-csi-endpoint"}
 
 // checkSidecars (components/sidecars over base): node-driver-registrar
 // and livenessprobe run beside hydra-csi, whose arguments are the base's
-// without its own registration and health flags.
+// without its own registration flags, and whose --health-address (its
+// /metrics) is on a port the livenessprobe does not take.
 func checkSidecars(base objects) check {
 	return func(o objects) error {
 		bds, err1 := typed[appsv1.DaemonSet](base, "DaemonSet", nodeDS)
@@ -221,16 +222,19 @@ func checkSidecars(base objects) check {
 			return err
 		}
 		bc, c := container(&bds.Spec.Template.Spec, csiContainer), container(&ds.Spec.Template.Spec, csiContainer)
-		var want []string
-		for _, a := range bc.Args {
-			if !slices.ContainsFunc(sidecarFlags, func(f string) bool { return strings.HasPrefix(a, "--"+f+"=") }) {
-				want = append(want, a)
-			}
+		drop := append(slices.Clone(sidecarFlags), "health-address")
+		strip := func(args []string) []string {
+			return slices.DeleteFunc(slices.Clone(args), func(a string) bool {
+				return slices.ContainsFunc(drop, func(f string) bool { return strings.HasPrefix(a, "--"+f+"=") })
+			})
 		}
 		var errs []error
-		if !slices.Equal(c.Args, want) {
+		if got, want := strip(c.Args), strip(bc.Args); !slices.Equal(got, want) || slices.ContainsFunc(c.Args, func(a string) bool {
+			return slices.ContainsFunc(sidecarFlags, func(f string) bool { return strings.HasPrefix(a, "--"+f+"=") })
+		}) {
 			errs = append(errs, fmt.Errorf("DaemonSet %s with sidecars: %s args %v: want the base's without %v: %v", nodeDS, csiContainer, c.Args, sidecarFlags, want))
 		}
+		errs = append(errs, sidecarMetrics(&ds.Spec.Template.Spec, c))
 		endpoint, _ := flagValue(bc.Args, "kubelet-csi-endpoint")
 		reg := imageContainer(&ds.Spec.Template.Spec, "csi-node-driver-registrar")
 		if reg == nil {
@@ -245,6 +249,25 @@ func checkSidecars(base objects) check {
 		}
 		return errors.Join(errs...)
 	}
+}
+
+// sidecarMetrics: with the livenessprobe sidecar, hydra-csi still serves
+// /metrics on its --health-address, at a port the sidecar leaves free.
+func sidecarMetrics(spec *corev1.PodSpec, c *corev1.Container) error {
+	addr, ok := flagValue(c.Args, "health-address")
+	if !ok {
+		return fmt.Errorf("DaemonSet %s with sidecars: %s has no --health-address: the node's /metrics would not be served", nodeDS, csiContainer)
+	}
+	port, err := addressPort(addr)
+	if err != nil {
+		return fmt.Errorf("DaemonSet %s with sidecars: --health-address: %w", nodeDS, err)
+	}
+	if lp := imageContainer(spec, "livenessprobe"); lp != nil {
+		if hp, _ := flagValue(lp.Args, "health-port"); hp == strconv.Itoa(port) {
+			return fmt.Errorf("DaemonSet %s with sidecars: --health-address %s takes the livenessprobe's --health-port %s", nodeDS, addr, hp)
+		}
+	}
+	return nil
 }
 
 // imageContainer returns the container whose image is the named one.
