@@ -224,15 +224,33 @@ func (s *Store) ListReleases(ctx context.Context, channel string) ([]release.Sum
 }
 
 // GetManifest returns the full release, manifests included, checking the
-// stored bytes against the digest recorded at publish.
+// stored bytes against the digest recorded at publish. Recently read
+// manifests are served from memory (see manifestCache): callers must not
+// modify the Datasets of what it returns.
 func (s *Store) GetManifest(ctx context.Context, channel, version string) (release.Release, error) {
 	rec, _, err := s.getRelease(ctx, channel, version)
 	if err != nil {
 		return release.Release{}, err
 	}
-	kvs, err := s.b.List(ctx, blobPrefix(channel, version, rec.Manifest.Blob))
+	datasets, err := s.manifests.get(rec.Manifest.SHA256, func() ([]release.Dataset, int, error) {
+		// Concurrent callers share this read: the first one's cancellation
+		// must not fail the others.
+		readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), manifestReadTimeout)
+		defer cancel()
+		return s.readManifest(readCtx, channel, version, rec)
+	})
 	if err != nil {
 		return release.Release{}, err
+	}
+	return release.Release{Channel: channel, Version: version, Seq: rec.Seq, CreatedAt: rec.CreatedAt, Publisher: rec.Publisher, Datasets: datasets}, nil
+}
+
+// readManifest reads, checks and decodes a release's manifest chunks; it
+// returns the datasets and the size of the stored (compressed) bytes.
+func (s *Store) readManifest(ctx context.Context, channel, version string, rec releaseRecord) ([]release.Dataset, int, error) {
+	kvs, err := s.b.List(ctx, blobPrefix(channel, version, rec.Manifest.Blob))
+	if err != nil {
+		return nil, 0, err
 	}
 	var buf bytes.Buffer
 	for _, kv := range kvs {
@@ -240,18 +258,18 @@ func (s *Store) GetManifest(ctx context.Context, channel, version string) (relea
 	}
 	sum := sha256.Sum256(buf.Bytes())
 	if len(kvs) != rec.Manifest.Chunks || hex.EncodeToString(sum[:]) != rec.Manifest.SHA256 {
-		return release.Release{}, fmt.Errorf("store: release %s/%s: manifest damaged: %d of %d chunks, digest mismatch=%t",
+		return nil, 0, fmt.Errorf("store: release %s/%s: manifest damaged: %d of %d chunks, digest mismatch=%t",
 			channel, version, len(kvs), rec.Manifest.Chunks, hex.EncodeToString(sum[:]) != rec.Manifest.SHA256)
 	}
 	raw, err := gunzipBytes(buf.Bytes())
 	if err != nil {
-		return release.Release{}, fmt.Errorf("store: release %s/%s: manifest: %w", channel, version, err)
+		return nil, 0, fmt.Errorf("store: release %s/%s: manifest: %w", channel, version, err)
 	}
-	out := release.Release{Channel: channel, Version: version, Seq: rec.Seq, CreatedAt: rec.CreatedAt, Publisher: rec.Publisher}
-	if err := json.Unmarshal(raw, &out.Datasets); err != nil {
-		return release.Release{}, fmt.Errorf("store: release %s/%s: manifest: %w", channel, version, err)
+	var datasets []release.Dataset
+	if err := json.Unmarshal(raw, &datasets); err != nil {
+		return nil, 0, fmt.Errorf("store: release %s/%s: manifest: %w", channel, version, err)
 	}
-	return out, nil
+	return datasets, buf.Len(), nil
 }
 
 // ErrProtected is returned when deleting the head or the pinned release.

@@ -49,6 +49,8 @@ type Store struct {
 
 	nodesMu sync.Mutex
 	nodes   map[string]decodedReport // by key, from the last ListNodeStatus
+
+	manifests manifestCache
 }
 
 // New lays the store out over an open backend.
