@@ -297,14 +297,31 @@ func (w *world) waitDeployed() {
 		}
 		return false, nil
 	})
+	// Each attempt is a new connection with a short deadline. Until
+	// kube-proxy has written the Service's DNAT rule, the ClusterIP is just
+	// an address behind the host's default route (on these machines an
+	// egress proxy answers it with 404s), and conntrack keeps a connection
+	// opened then on that path for good: a kept-alive connection would
+	// never reach the manager.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	last := "no attempt"
+	defer func() {
+		if w.t.Failed() {
+			w.t.Logf("last answer of http://%s/readyz: %s", managerIP, last)
+		}
+	}()
 	w.c.WaitFor(upTimeout, "the manager answering on its Service", func(ctx context.Context) (bool, error) {
+		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+managerIP+"/readyz", nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
-			return false, nil //nolint:nilerr // not yet
+			last = err.Error()
+			return false, nil
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		last = resp.Status
 		return resp.StatusCode == http.StatusOK, nil
 	})
 }
