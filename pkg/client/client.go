@@ -224,7 +224,18 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return decodeError(resp)
+		e, ours := decodeError(resp)
+		if !ours {
+			// Something other than the manager answered: an egress proxy
+			// behind a Service address kube-proxy has not programmed yet,
+			// or an ingress without its backend. Conntrack keeps a
+			// connection on the path it took when it opened, so a reused
+			// one would reach that answerer for good: drop it, and let the
+			// caller's retry open a new connection.
+			resp.Body.Close()
+			c.http.CloseIdleConnections()
+		}
+		return e
 	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
@@ -262,16 +273,18 @@ func (c *Client) newRequest(ctx context.Context, method, path string, query url.
 	return req, nil
 }
 
-func decodeError(resp *http.Response) error {
+// decodeError reads a non-2xx answer; ours reports whether it is the
+// manager's JSON error body.
+func decodeError(resp *http.Response) (e *Error, ours bool) {
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	e := &Error{Status: resp.StatusCode}
+	e = &Error{Status: resp.StatusCode}
 	var body api.ErrorResponse
 	if json.Unmarshal(raw, &body) == nil && body.Error.Message != "" {
 		e.Body = body.Error
-	} else {
-		e.Body.Message = strings.TrimSpace(string(raw))
+		return e, true
 	}
-	return e
+	e.Body.Message = strings.TrimSpace(string(raw))
+	return e, false
 }
 
 // seg escapes one path segment.

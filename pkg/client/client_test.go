@@ -4,7 +4,9 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,4 +101,55 @@ func (r *resetFirst) Accept() (net.Conn, error) {
 	_ = c.(*net.TCPConn).SetLinger(0)
 	_ = c.Close()
 	return r.Listener.Accept()
+}
+
+// TestForeignAnswerDropsConnection: an answer that is not the manager's
+// (an egress proxy behind a Service address kube-proxy has not programmed
+// yet answers 404s in plain text) makes the client drop the connection,
+// so the next request opens a new one instead of reaching the proxy
+// again; the manager's own error keeps the connection for reuse.
+func TestForeignAnswerDropsConnection(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		first     func(http.ResponseWriter)
+		wantConns int64
+	}{
+		{"foreign 404", func(w http.ResponseWriter) { http.Error(w, "404 page not found", http.StatusNotFound) }, 2},
+		{"the manager's 404", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"error":{"code":"not_found","message":"no such thing"}}`))
+		}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var conns, requests atomic.Int64
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				if requests.Add(1) == 1 {
+					tc.first(w)
+					return
+				}
+				_, _ = w.Write([]byte("ok"))
+			}))
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			srv.Start()
+			defer srv.Close()
+			cl, err := client.New(srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cl.Healthz(t.Context()); !client.IsNotFound(err) {
+				t.Fatalf("first Healthz: %v, want a 404", err)
+			}
+			if err := cl.Healthz(t.Context()); err != nil {
+				t.Fatalf("second Healthz: %v", err)
+			}
+			if got := conns.Load(); got != tc.wantConns {
+				t.Errorf("%d connections for two requests, want %d", got, tc.wantConns)
+			}
+		})
+	}
 }
