@@ -24,9 +24,11 @@ import (
 //     same release (resume), else start over.
 //  2. Plan the files and check free space for what is left to fetch.
 //  3. Create every file at its full size, or hardlink it from a stored
-//     release when an identical file is already there.
-//  4. Fetch the missing parts under the global request budget; a committer
-//     syncs finished parts and only then journals them.
+//     release when an identical file is already there; a file's parts are
+//     queued as soon as it exists, so creating files overlaps fetching.
+//  4. Fetch the missing parts under the global request budget, each part's
+//     space allocated just before its bytes are written; a committer syncs
+//     finished parts and only then journals them.
 //  5. Verify every file against the manifest (size always, checksum when
 //     present).
 //  6. Install: read-only files, the release record, one rename into store/.
@@ -60,13 +62,10 @@ func (c *Cache) download(ctx context.Context, rel release.Release, prog *progres
 	if err := c.checkSpace(rel, tmp, files); err != nil {
 		return err
 	}
-	if err := c.createFiles(files); err != nil { // (3)
-		return err
-	}
 	prog.total.Store(totalSize(files))
 	prog.done.Store(doneSize(files, done, c.partSize))
 	prog.set(release.StateDownloading, "")
-	if err := c.fetchParts(ctx, reader, tmp, files, done, j, prog); err != nil { // (4)
+	if err := c.fetchParts(ctx, reader, tmp, files, done, j, prog); err != nil { // (3), (4)
 		return fmt.Errorf("cache: release %s/%s: %w", rel.Channel, rel.Version, err)
 	}
 	if err := c.verifyFiles(files, done, j); err != nil { // (5)
@@ -126,18 +125,19 @@ func partLen(size, partSize int64, p int) int64 {
 	return min(partSize, size-int64(p)*partSize)
 }
 
-// checkSpace refuses a download the filesystem cannot hold. Files already
-// created in tmp/ (an earlier run) hold their space already.
+// checkSpace refuses a download the filesystem cannot hold. A file an
+// earlier run created in tmp/ holds the blocks allocated to it already.
 func (c *Cache) checkSpace(rel release.Release, tmp string, files []plannedFile) error {
 	var need int64
 	for _, f := range files {
 		if f.linkFrom != "" {
 			continue
 		}
-		if _, err := os.Stat(f.path); err == nil {
-			continue
-		}
 		need += f.file.Size
+		var st unix.Stat_t
+		if err := unix.Stat(f.path, &st); err == nil && st.Size == f.file.Size {
+			need -= min(f.file.Size, st.Blocks*512)
+		}
 	}
 	free, err := freeBytes(tmp)
 	if err != nil {
@@ -159,27 +159,23 @@ func freeBytes(dir string) (int64, error) {
 	return int64(min(st.Bavail, uint64(math.MaxInt64)/uint64(max(st.Bsize, 1)))) * st.Bsize, nil //nolint:gosec // G115: clamped above
 }
 
-// createFiles makes every file exist at its final size, or links it.
-// preallocate only resizes a file whose size is wrong, which a file never
-// has once its parts are being fetched, so resumed files are left alone.
-func (c *Cache) createFiles(files []plannedFile) error {
-	for _, f := range files {
-		if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
-			return fmt.Errorf("cache: create directory for %s: %w", f.name(), err)
+// createFile makes f exist at its final size (sparse: each part's space
+// is allocated by the part's fetch, see allocate), or links it. A file
+// that already has its size is left alone: a file never has a wrong size
+// once its parts are being fetched, so a resumed file keeps its parts.
+func (c *Cache) createFile(f plannedFile) error {
+	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
+		return fmt.Errorf("create directory for %s: %w", f.name(), err)
+	}
+	if f.linkFrom != "" {
+		if err := linkFile(f.linkFrom, f.path); err != nil {
+			return fmt.Errorf("link unchanged %s: %w", f.name(), err)
 		}
-		if f.linkFrom != "" {
-			if err := linkFile(f.linkFrom, f.path); err != nil {
-				return fmt.Errorf("cache: link unchanged %s: %w", f.name(), err)
-			}
-			c.metrics.linked.Add(float64(f.file.Size))
-			continue
-		}
-		if err := preallocate(f.path, f.file.Size); err != nil {
-			if errors.Is(err, unix.ENOSPC) {
-				return fmt.Errorf("cache: allocate %s (%d bytes): %w", f.name(), f.file.Size, ErrNoSpace)
-			}
-			return fmt.Errorf("cache: allocate %s: %w", f.name(), err)
-		}
+		c.metrics.linked.Add(float64(f.file.Size))
+		return nil
+	}
+	if err := sizeFile(f.path, f.file.Size); err != nil {
+		return fmt.Errorf("create %s: %w", f.name(), err)
 	}
 	return nil
 }
@@ -197,9 +193,9 @@ func linkFile(from, to string) error {
 	return os.Link(from, to)
 }
 
-// preallocate creates path at size bytes, reserving the space up front so
-// that a full disk fails here rather than halfway through the download.
-func preallocate(path string, size int64) error {
+// sizeFile creates path at size bytes, dropping any content when it had
+// another size.
+func sizeFile(path string, size int64) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return err
@@ -207,14 +203,27 @@ func preallocate(path string, size int64) error {
 	st, err := f.Stat()
 	if err == nil && st.Size() != size {
 		err = f.Truncate(0)
-		if err == nil && size > 0 {
-			err = unix.Fallocate(int(f.Fd()), 0, 0, size)
-			if errors.Is(err, unix.EOPNOTSUPP) {
-				err = f.Truncate(size)
-			}
+		if err == nil {
+			err = f.Truncate(size)
 		}
 	}
 	return errors.Join(err, f.Close())
+}
+
+// allocate reserves [off, off+n) of f before a part's bytes are written
+// there, so that a full filesystem fails the part with ErrNoSpace before
+// any byte of it is fetched, and a disk lays the part out in one extent.
+// Filesystems without fallocate are written as they are.
+func allocate(f *os.File, name string, off, n int64) error {
+	err := unix.Fallocate(int(f.Fd()), 0, off, n)
+	switch {
+	case err == nil, errors.Is(err, unix.EOPNOTSUPP):
+		return nil
+	case errors.Is(err, unix.ENOSPC):
+		return fmt.Errorf("allocate %s bytes %d-%d: %w", name, off, off+n-1, ErrNoSpace)
+	default:
+		return fmt.Errorf("allocate %s: %w", name, err)
+	}
 }
 
 // writeFileAtomic writes data to path through a temp file, fsync and rename.

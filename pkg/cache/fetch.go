@@ -22,22 +22,27 @@ type partDone struct {
 	n   int64
 }
 
-// fetchParts fetches every part not in done, with at most Requests range
-// requests in flight across all downloads of the cache. Finished parts go
-// to a committer that syncs the data and then journals them; done is
-// updated with every part that was journaled.
+// fetchParts creates the files in order and fetches every part not in
+// done, with at most Requests range requests in flight across all
+// downloads of the cache. A file's parts are queued as soon as the file
+// exists, so creating thousands of files overlaps fetching the first
+// ones. Finished parts go to a committer that syncs the data and then
+// journals them; done is updated with every part that was journaled.
+//
+// The fetches run on a fixed set of workers rather than a goroutine per
+// part: a fetch goes deep through the S3 client's middleware, and a fresh
+// goroutine pays to grow its stack to that depth every time.
 func (c *Cache) fetchParts(ctx context.Context, reader source.Reader, tmp string, files []plannedFile, done map[partKey]uint64, j *journal, prog *progress) error {
 	// The parts to fetch are listed before the committer starts, since it
 	// writes to done.
-	type todo struct {
-		f plannedFile
-		p int
-	}
-	var parts []todo
-	for _, f := range files {
+	todo := make([][]int, len(files))
+	for i, f := range files {
+		if f.linkFrom != "" {
+			continue
+		}
 		for p := range f.parts {
-			if _, ok := done[partKey{f.idx, p}]; !ok && f.linkFrom == "" {
-				parts = append(parts, todo{f, p})
+			if _, ok := done[partKey{f.idx, p}]; !ok {
+				todo[i] = append(todo[i], p)
 			}
 		}
 	}
@@ -48,7 +53,6 @@ func (c *Cache) fetchParts(ctx context.Context, reader source.Reader, tmp string
 	go func() { commitErr <- c.committer(tmp, results, done, j) }()
 
 	var (
-		wg    sync.WaitGroup
 		mu    sync.Mutex
 		first error
 	)
@@ -60,21 +64,46 @@ func (c *Cache) fetchParts(ctx context.Context, reader source.Reader, tmp string
 		}
 		mu.Unlock()
 	}
-	for _, t := range parts {
-		if !c.acquire(ctx) {
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer c.release()
-			res, err := c.fetchPart(ctx, reader, t.f, t.p, prog)
-			if err != nil {
-				fail(err)
-				return
+	type job struct {
+		f plannedFile
+		p int
+	}
+	queue := make(chan job)
+	var wg sync.WaitGroup
+	for range cap(c.requests) {
+		wg.Go(func() {
+			for t := range queue {
+				if !c.acquire(ctx) {
+					return
+				}
+				res, err := c.fetchPart(ctx, reader, t.f, t.p, prog)
+				c.release()
+				if err != nil {
+					fail(err)
+					return
+				}
+				results <- res
 			}
-			results <- res
-		}()
+		})
+	}
+	err := func() error {
+		defer close(queue)
+		for i, f := range files {
+			if err := c.createFile(f); err != nil {
+				return err
+			}
+			for _, p := range todo[i] {
+				select {
+				case queue <- job{f, p}:
+				case <-ctx.Done():
+					return nil
+				}
+			}
+		}
+		return nil
+	}()
+	if err != nil {
+		fail(err)
 	}
 	wg.Wait()
 	close(results)
@@ -109,6 +138,9 @@ func (c *Cache) fetchPart(ctx context.Context, reader source.Reader, f plannedFi
 	out, err := os.OpenFile(f.path, os.O_WRONLY, 0)
 	if err != nil {
 		return partDone{}, fmt.Errorf("open %s: %w", f.name(), err)
+	}
+	if err := allocate(out, f.name(), off, n); err != nil {
+		return partDone{}, errors.Join(err, out.Close())
 	}
 	w := &partWriter{f: out, off: off, h: h, prog: prog, m: c.metrics}
 	err = reader.ReadRange(ctx, f.src, f.file, off, n, w)
