@@ -23,12 +23,12 @@ import (
 //  1. Prepare tmp/<channel>/<version>: keep what is there when it is the
 //     same release (resume), else start over.
 //  2. Plan the files and check free space for what is left to fetch.
-//  3. Create every file at its full size, or hardlink it from a stored
-//     release when an identical file is already there; a file's parts are
-//     queued as soon as it exists, so creating files overlaps fetching.
-//  4. Fetch the missing parts under the global request budget, each part's
-//     space allocated just before its bytes are written; a committer syncs
-//     finished parts and only then journals them.
+//  3. Create every file at its full size, its space allocated, or
+//     hardlink it from a stored release when an identical file is already
+//     there; a file's parts are queued as soon as it exists, so creating
+//     the next files overlaps fetching the first ones.
+//  4. Fetch the missing parts under the global request budget; a committer
+//     syncs finished parts and only then journals them.
 //  5. Verify every file against the manifest (size always, checksum when
 //     present).
 //  6. Install: read-only files, the release record, one rename into store/.
@@ -159,10 +159,10 @@ func freeBytes(dir string) (int64, error) {
 	return int64(min(st.Bavail, uint64(math.MaxInt64)/uint64(max(st.Bsize, 1)))) * st.Bsize, nil //nolint:gosec // G115: clamped above
 }
 
-// createFile makes f exist at its final size (sparse: each part's space
-// is allocated by the part's fetch, see allocate), or links it. A file
-// that already has its size is left alone: a file never has a wrong size
-// once its parts are being fetched, so a resumed file keeps its parts.
+// createFile makes f exist at its final size with its space allocated,
+// or links it. A file that already has its size is left alone: a file
+// never has a wrong size once its parts are being fetched, so a resumed
+// file keeps its parts.
 func (c *Cache) createFile(f plannedFile) error {
 	if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
 		return fmt.Errorf("create directory for %s: %w", f.name(), err)
@@ -174,8 +174,11 @@ func (c *Cache) createFile(f plannedFile) error {
 		c.metrics.linked.Add(float64(f.file.Size))
 		return nil
 	}
-	if err := sizeFile(f.path, f.file.Size); err != nil {
-		return fmt.Errorf("create %s: %w", f.name(), err)
+	if err := preallocate(f.path, f.file.Size); err != nil {
+		if errors.Is(err, unix.ENOSPC) {
+			return fmt.Errorf("allocate %s (%d bytes): %w", f.name(), f.file.Size, ErrNoSpace)
+		}
+		return fmt.Errorf("allocate %s: %w", f.name(), err)
 	}
 	return nil
 }
@@ -193,9 +196,13 @@ func linkFile(from, to string) error {
 	return os.Link(from, to)
 }
 
-// sizeFile creates path at size bytes, dropping any content when it had
-// another size.
-func sizeFile(path string, size int64) error {
+// preallocate creates path at size bytes with its space reserved, so that
+// a full filesystem fails here, before the file's parts are fetched, and a
+// disk lays the file out whole rather than in the order its parts arrive.
+// The whole file is allocated before any of its parts is written: a
+// fallocate holds the file's inode lock, and per-part allocation would
+// make the writers of the file's other parts wait on it.
+func preallocate(path string, size int64) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return err
@@ -203,27 +210,14 @@ func sizeFile(path string, size int64) error {
 	st, err := f.Stat()
 	if err == nil && st.Size() != size {
 		err = f.Truncate(0)
-		if err == nil {
-			err = f.Truncate(size)
+		if err == nil && size > 0 {
+			err = unix.Fallocate(int(f.Fd()), 0, 0, size)
+			if errors.Is(err, unix.EOPNOTSUPP) {
+				err = f.Truncate(size)
+			}
 		}
 	}
 	return errors.Join(err, f.Close())
-}
-
-// allocate reserves [off, off+n) of f before a part's bytes are written
-// there, so that a full filesystem fails the part with ErrNoSpace before
-// any byte of it is fetched, and a disk lays the part out in one extent.
-// Filesystems without fallocate are written as they are.
-func allocate(f *os.File, name string, off, n int64) error {
-	err := unix.Fallocate(int(f.Fd()), 0, off, n)
-	switch {
-	case err == nil, errors.Is(err, unix.EOPNOTSUPP):
-		return nil
-	case errors.Is(err, unix.ENOSPC):
-		return fmt.Errorf("allocate %s bytes %d-%d: %w", name, off, off+n-1, ErrNoSpace)
-	default:
-		return fmt.Errorf("allocate %s: %w", name, err)
-	}
 }
 
 // writeFileAtomic writes data to path through a temp file, fsync and rename.

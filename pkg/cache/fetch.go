@@ -139,9 +139,6 @@ func (c *Cache) fetchPart(ctx context.Context, reader source.Reader, f plannedFi
 	if err != nil {
 		return partDone{}, fmt.Errorf("open %s: %w", f.name(), err)
 	}
-	if err := allocate(out, f.name(), off, n); err != nil {
-		return partDone{}, errors.Join(err, out.Close())
-	}
 	w := &partWriter{f: out, off: off, h: h, prog: prog, m: c.metrics}
 	err = reader.ReadRange(ctx, f.src, f.file, off, n, w)
 	err = errors.Join(err, out.Close())
