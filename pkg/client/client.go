@@ -232,7 +232,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			// connection on the path it took when it opened, so a reused
 			// one would reach that answerer for good: drop it, and let the
 			// caller's retry open a new connection.
-			resp.Body.Close()
+			_ = resp.Body.Close() // read to the end above; closed again by the defer
 			c.http.CloseIdleConnections()
 		}
 		return e
