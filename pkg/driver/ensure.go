@@ -107,10 +107,14 @@ func (d *Driver) present(ctx context.Context, attrs volumeAttrs, version string,
 }
 
 // authorize proves that creds can read a stored release (cache.Authorize;
-// answered from memory once proved). The manifest is the one recorded in
-// the store, or the manager's when the disk copy is gone (a RAM copy
+// answered from memory once proved, and without loading the manifest when
+// no proof is needed: cache.Authorized). The manifest is the one recorded
+// in the store, or the manager's when the disk copy is gone (a RAM copy
 // outlives it).
 func (d *Driver) authorize(ctx context.Context, attrs volumeAttrs, version string, creds *source.Credentials) error {
+	if d.opts.Cache.Authorized(attrs.Channel, version, creds) {
+		return nil
+	}
 	rel, err := d.opts.Cache.Manifest(attrs.Channel, version)
 	if errors.Is(err, cache.ErrNotStored) {
 		rel, err = d.fetchManifest(ctx, attrs, version)
