@@ -28,9 +28,9 @@ import (
 // virtual disk), which makes a view of 1,000 files cost tens of ms when done
 // one after the other. So the walk only creates the directories, in order,
 // and collects the files; the links and then the fsyncs run on a few
-// goroutines, by chunks of one directory, each through directory fds
-// (linkat) so that no path is resolved twice.
-func linkTree(src, dst string) error {
+// goroutines (workers; 1: on the caller's), by chunks of one directory,
+// each through directory fds (linkat) so that no path is resolved twice.
+func linkTree(src, dst string, workers int) error {
 	var dirs []string         // relative to src and dst; "" is the top
 	index := map[string]int{} // into dirs
 	var chunks []linkJob      // the files to link
@@ -64,7 +64,7 @@ func linkTree(src, dst string) error {
 	// G122 (a path component swapped for a symlink mid-walk): only this
 	// process writes below the cache root, store/ and views/ alike, so no
 	// one else can swap one.
-	err = parallel(len(chunks), func(i int) error {
+	err = parallel(workers, len(chunks), func(i int) error {
 		c := chunks[i]
 		return linkNames(src+dirs[c.dir], dst+dirs[c.dir], c.names)
 	})
@@ -73,7 +73,7 @@ func linkTree(src, dst string) error {
 	}
 	// One journal commit usually covers them all; the later fsyncs find
 	// little left to write.
-	return parallel(len(dirs), func(i int) error { return syncDir(dst + dirs[i]) })
+	return parallel(workers, len(dirs), func(i int) error { return syncDir(dst + dirs[i]) })
 }
 
 // linkChunk is the most files one goroutine of linkTree links in a row, so
@@ -107,16 +107,26 @@ func linkNames(fromDir, toDir string, names []string) error {
 	return nil
 }
 
-// linkWorkers is how many goroutines of linkTree make links or fsyncs at
-// once. Links and fsyncs wait on the filesystem's journal more than on a
-// CPU, so a few more than the cores keep it busy; more only contend.
+// linkWorkers is how many goroutines of linkTree make a view's links or
+// fsyncs at once. Links and fsyncs wait on the filesystem's journal more
+// than on a CPU, so a few more than the cores keep it busy; more only
+// contend.
 const linkWorkers = 4
 
-// parallel calls do(0..n-1) on up to linkWorkers goroutines and returns
-// the first error; after one, no new call starts.
-func parallel(n int, do func(int) error) error {
+// parallel calls do(0..n-1) on up to workers goroutines and returns the
+// first error; after one, no new call starts. With one worker the calls
+// run on the caller's goroutine.
+func parallel(workers, n int, do func(int) error) error {
+	if workers <= 1 {
+		for i := range n {
+			if err := do(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	var g errgroup.Group
-	g.SetLimit(linkWorkers)
+	g.SetLimit(workers)
 	var failed atomic.Bool
 	for i := range n {
 		if failed.Load() {

@@ -27,10 +27,22 @@ func TestLinkTree(t *testing.T) {
 	}
 	mkdir(t, src, "empty", "nested-empty")
 
-	dst := filepath.Join(t.TempDir(), "dst")
-	if err := linkTree(src, dst); err != nil {
-		t.Fatal(err)
+	for _, workers := range []int{1, linkWorkers} {
+		dst := filepath.Join(t.TempDir(), "dst")
+		if err := linkTree(src, dst, workers); err != nil {
+			t.Fatal(err)
+		}
+		checkLinkedTree(t, src, dst, files)
+		if err := os.RemoveAll(dst); err != nil { // for the link counts of the next round
+			t.Fatal(err)
+		}
 	}
+}
+
+// checkLinkedTree checks that dst holds the entries of src, its files
+// hardlinks of those of src.
+func checkLinkedTree(t *testing.T, src, dst string, files []string) {
+	t.Helper()
 	want, got := treeEntries(t, src), treeEntries(t, dst)
 	if !slices.Equal(want, got) {
 		t.Fatalf("dst holds %d entries, want the %d of src:\n got %q\nwant %q", len(got), len(want), got, want)

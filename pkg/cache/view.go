@@ -80,6 +80,7 @@ type ViewInfo struct {
 type Views struct {
 	layout Layout
 	locks  viewLocks
+	spares *spares // nil: every tree is linked on the spot
 }
 
 // NewViews returns the views below l.Root.
@@ -232,14 +233,33 @@ func (v *Views) flip(spec ViewSpec, version string) error {
 	return nil
 }
 
-// buildTree is step (1) of flip.
+// buildTree is step (1) of flip: it takes the release's spare tree when
+// there is one (view_spare.go), else links the tree; either way a new
+// spare is then prepared in the background.
 func (v *Views) buildTree(channel, version, releases string) error {
 	src := v.layout.StoreDir(channel, version)
 	if !isDirNoFollow(src) {
 		return ErrNotStored
 	}
+	if v.spares == nil {
+		return v.linkRelease(src, version, releases)
+	}
+	defer v.spares.want(spareKey{channel, version})
+	if v.spares.take(channel, version, filepath.Join(releases, version)) {
+		v.spares.count("spare")
+		return syncDir(releases)
+	}
+	if err := v.linkRelease(src, version, releases); err != nil {
+		return err
+	}
+	v.spares.count("linked")
+	return nil
+}
+
+// linkRelease links the stored release src as releases/<version>.
+func (v *Views) linkRelease(src, version, releases string) error {
 	tmp := filepath.Join(releases, buildPrefix+version)
-	if err := linkTree(src, tmp); err != nil {
+	if err := linkTree(src, tmp, linkWorkers); err != nil {
 		if !isDirNoFollow(src) { // removed from the store under our feet
 			err = ErrNotStored
 		}

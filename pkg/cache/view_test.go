@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/hydra-csi/hydra/pkg/release"
 )
 
@@ -619,7 +621,20 @@ func TestViewRefusesOddStoreEntries(t *testing.T) {
 // readers go through current, List and InUse run, and two pods of a third
 // volume are created and removed in a loop (its directory comes and goes).
 func TestViewConcurrent(t *testing.T) {
+	t.Run("linked", func(t *testing.T) { testViewConcurrent(t, false) })
+	t.Run("spares", func(t *testing.T) { testViewConcurrent(t, true) })
+}
+
+// testViewConcurrent flips, creates and removes views from many goroutines
+// while others read through current, list them and, with spares, prune the
+// spares; every tree must end complete.
+func testViewConcurrent(t *testing.T, spares bool) {
 	v, l := newTestViews(t)
+	if spares {
+		if err := v.EnableSpares(SpareOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	type key struct{ vol, pod string }
 	var views []key
 	for _, vol := range []string{"vol-a", "vol-b"} {
@@ -665,6 +680,10 @@ func TestViewConcurrent(t *testing.T) {
 				return
 			default:
 			}
+			if err := v.PruneSpares(); err != nil {
+				errs <- err
+				return
+			}
 			if _, err := v.List(); err != nil {
 				errs <- err
 				return
@@ -697,6 +716,12 @@ func TestViewConcurrent(t *testing.T) {
 	}
 	if _, err := v.Get("vol-c", "pod-1"); !errors.Is(err, ErrNoView) {
 		t.Errorf("vol-c/pod-1: %v", err)
+	}
+	if spares {
+		v.spares.waitIdle()
+		if n := testutil.ToFloat64(v.spares.trees.WithLabelValues("spare")); n == 0 {
+			t.Error("no view took a spare tree")
+		}
 	}
 }
 
