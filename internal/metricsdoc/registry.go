@@ -89,7 +89,7 @@ func Manager(dir string) (Families, error) {
 // Node returns the families hydra-csi --mode=node serves on /metrics of
 // --health-address, built as cmd/hydra-csi/app's run and startNode build
 // them: the Go and process collectors, the cache's and the agent's
-// metrics. dir holds a scratch cache root.
+// metrics, the views' spare-tree counter. dir holds a scratch cache root.
 func Node(dir string) (Families, error) {
 	reg := newRegistry()
 	rec := &recorder{Registerer: reg}
@@ -101,7 +101,11 @@ func Node(dir string) (Families, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = agent.New(agent.Options{Node: "metricsdoc", Client: cl, Cache: c, Views: cache.NewViews(c.Layout()), Registerer: rec})
+	views := cache.NewViews(c.Layout())
+	if err := views.EnableSpares(cache.SpareOptions{Hold: c.Hold, Registerer: rec}); err != nil {
+		return nil, err
+	}
+	_, err = agent.New(agent.Options{Node: "metricsdoc", Client: cl, Cache: c, Views: views, Registerer: rec})
 	if err != nil {
 		return nil, err
 	}

@@ -38,7 +38,9 @@ func (a *Agent) reconcileLoop(ctx context.Context) {
 //     views' pins) downloaded in the background;
 //  2. flips the manager asks for are applied to views whose target is here;
 //  3. releases beyond nodeKeep that no view uses are removed; the RAM tier
-//     keeps only what memory views use and are moving to.
+//     keeps only what memory views use and are moving to;
+//  4. every wanted release on disk gets a spare view tree, and the spares
+//     of removed releases go.
 func (a *Agent) reconcile(ctx context.Context, sem chan struct{}, inflight *sync.Map) error {
 	views, err := a.opts.Views.List()
 	if err != nil {
@@ -70,7 +72,25 @@ func (a *Agent) reconcile(ctx context.Context, sem chan struct{}, inflight *sync
 	if err := a.collect(d, wanted); err != nil { // (3)
 		return err
 	}
-	return a.collectMemory(memViews, memWanted)
+	if err := a.collectMemory(memViews, memWanted); err != nil {
+		return err
+	}
+	return a.spares(wanted) // (4)
+}
+
+// spares keeps a spare view tree of every wanted release in the disk store,
+// so that the next pod start or flip to it is one rename
+// (cache.Views.EnableSpares; a no-op without).
+func (a *Agent) spares(wanted []want) error {
+	if err := a.opts.Views.PruneSpares(); err != nil {
+		return err
+	}
+	for _, w := range wanted {
+		if a.opts.Cache.Stored(w.channel, w.version) {
+			a.opts.Views.PrepareSpare(w.channel, w.version)
+		}
+	}
+	return nil
 }
 
 func (a *Agent) memoryViews() ([]cache.ViewInfo, error) {

@@ -54,6 +54,9 @@ type Options struct {
 	// HealthAddress serves GET /healthz (the Identity Probe); empty leaves
 	// that to the livenessprobe sidecar.
 	HealthAddress string
+	// SpareViewTrees keeps one view tree of each release that pods use or
+	// move to linked ahead (cache.Views.EnableSpares).
+	SpareViewTrees bool
 	// securityOptions: --kubelet-dir, --allowed-manager (options_security.go).
 	securityOptions
 
@@ -73,6 +76,7 @@ func DefaultOptions() Options {
 		managerTLSOptions: managerTLSFromEnv(os.Getenv),
 		DriverName:        driver.DefaultName,
 		ShutdownTimeout:   30 * time.Second,
+		SpareViewTrees:    true,
 	}
 }
 
@@ -93,6 +97,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.KubeletRegistrationDir, "kubelet-registration-dir", o.KubeletRegistrationDir, "kubelet's plugin registry, e.g. /var/lib/kubelet/plugins_registry: register with kubelet there (node mode; off when empty, as with the node-driver-registrar sidecar)")
 	fs.StringVar(&o.KubeletCSIEndpoint, "kubelet-csi-endpoint", o.KubeletCSIEndpoint, "the CSI socket's path as kubelet sees it on the host (default: the path of --endpoint)")
 	fs.StringVar(&o.HealthAddress, "health-address", o.HealthAddress, "serve GET /healthz (the Identity Probe) and GET /metrics on this address, e.g. :9808; off when empty")
+	fs.BoolVar(&o.SpareViewTrees, "spare-view-trees", o.SpareViewTrees, "keep a view tree of each release that pods use or move to linked ahead, so that a pod start or flip on the disk tier takes it by one rename instead of linking every file")
 	o.addSecurityFlags(fs)
 }
 

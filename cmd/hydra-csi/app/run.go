@@ -138,6 +138,11 @@ func startNode(opts Options, cl *client.Client, reg prometheus.Registerer, keys 
 		return nil, err
 	}
 	n := &node{cache: c, views: cache.NewViews(c.Layout())}
+	if opts.SpareViewTrees {
+		if err := n.views.EnableSpares(cache.SpareOptions{Hold: c.Hold, Registerer: reg}); err != nil {
+			return nil, err
+		}
+	}
 	if opts.MemoryRoot != "" {
 		if n.memory, err = cache.NewMemory(c, opts.MemoryRoot, opts.memoryBytes); err != nil {
 			return nil, err
