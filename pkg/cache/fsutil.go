@@ -146,6 +146,28 @@ func parallel(workers, n int, do func(int) error) error {
 // mkdirAllSynced is os.MkdirAll whose new directories survive a crash: the
 // parent of every directory it creates is fsynced.
 func mkdirAllSynced(dir string, perm os.FileMode) error {
+	parents, err := mkdirAll(dir, perm)
+	if err != nil {
+		return err
+	}
+	for _, p := range parents {
+		if err := syncDir(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncPaths fsyncs files and directories, a few at a time: on a journaling
+// filesystem the first fsync commits what the others would, and they
+// return as soon as that commit is done.
+func syncPaths(paths []string) error {
+	return parallel(linkWorkers, len(paths), func(i int) error { return syncDir(paths[i]) })
+}
+
+// mkdirAll is os.MkdirAll that returns the parents of the directories it
+// created: what to fsync for them to survive a crash.
+func mkdirAll(dir string, perm os.FileMode) ([]string, error) {
 	var created []string
 	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
 		_, err := os.Lstat(p)
@@ -153,7 +175,7 @@ func mkdirAllSynced(dir string, perm os.FileMode) error {
 			break
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
-			return err
+			return nil, err
 		}
 		created = append(created, p)
 		if filepath.Dir(p) == p {
@@ -161,12 +183,11 @@ func mkdirAllSynced(dir string, perm os.FileMode) error {
 		}
 	}
 	if err := os.MkdirAll(dir, perm); err != nil {
-		return err
+		return nil, err
 	}
-	for _, p := range created {
-		if err := syncDir(filepath.Dir(p)); err != nil {
-			return err
-		}
+	parents := make([]string, len(created))
+	for i, p := range created {
+		parents[i] = filepath.Dir(p)
 	}
-	return nil
+	return parents, nil
 }

@@ -97,8 +97,10 @@ func NewViews(l Layout) *Views { return &Views{layout: l} }
 //  2. Clear a tree without a record: a crashed Create or Remove left it, and
 //     it is not mounted (publishing needs a finished Create; Remove's caller
 //     unmounts before the record goes).
-//  3. Create the view directory durably and point current (flip).
-//  4. Write the record: temp file, fsync, rename, fsync views/<volume>.
+//  3. Create the view directory, point current (flip without its fsyncs)
+//     and write the record's temp file; then fsync all of them at once (one
+//     journal commit rather than one per step).
+//  4. Rename the record into place and fsync views/<volume>.
 func (v *Views) Create(spec ViewSpec, version string) (ViewInfo, error) {
 	if err := validateViewIDs(spec.VolumeID, spec.PodUID); err != nil {
 		return ViewInfo{}, fmt.Errorf("cache: view: %w", err)
@@ -131,17 +133,28 @@ func (v *Views) Create(spec ViewSpec, version string) (ViewInfo, error) {
 	if err := os.RemoveAll(dir); err != nil { // (2)
 		return fail(fmt.Errorf("clear leftovers: %w", err))
 	}
-	err = mkdirAllSynced(filepath.Join(dir, releasesName), 0o755) // (3)
+	dirty, err := mkdirAll(filepath.Join(dir, releasesName), 0o755) // (3)
 	if err == nil {
-		err = v.flip(spec, version)
+		var pointed []string
+		pointed, err = v.point(spec, version)
+		dirty = append(dirty, pointed...)
 	}
 	if err == nil {
-		err = v.writeRecord(spec) // (4)
+		var tmp string
+		tmp, err = v.writeRecordTmp(spec)
+		dirty = append(dirty, tmp)
+	}
+	if err == nil {
+		err = syncPaths(dirty)
+	}
+	if err == nil {
+		err = v.commitRecord(spec) // (4)
 	}
 	if err != nil {
 		// The record may be in place if only its fsync failed; it goes first,
 		// as in Remove, so that no record outlives its tree.
-		cleanup := errors.Join(removeSynced(v.layout.ViewRecord(spec.VolumeID, spec.PodUID)), os.RemoveAll(dir))
+		cleanup := errors.Join(removeSynced(v.layout.ViewRecord(spec.VolumeID, spec.PodUID)), os.RemoveAll(dir),
+			removeIfExists(recordTmp(v.layout, spec.VolumeID, spec.PodUID)))
 		return fail(errors.Join(fmt.Errorf("release %s/%s: %w", spec.Channel, version, err), cleanup))
 	}
 	klog.V(2).InfoS("View created", spec.logKeys("release", version)...)
@@ -197,40 +210,56 @@ func (v *Views) Flip(volumeID, podUID, version string) (ViewInfo, error) {
 // Leftovers of a crash (.build-*, .prune-*, .current.tmp) go first. Nothing
 // is done when current already points at a complete tree of version.
 //  1. Unless releases/<version> exists, link the stored release into
-//     releases/.build-<version>, fsync its directories, rename it into place
-//     and fsync releases/: a tree under its final name is always complete.
+//     releases/.build-<version>, fsync its directories and rename it into
+//     place (or take a spare, equally complete): a tree under its final
+//     name is always complete.
 //  2. Make the symlink .current.tmp -> releases/<version> (relative, so it
 //     resolves inside the pod's bind mount too).
 //  3. Rename it over current: readers resolve the old tree or the new one,
 //     never nothing.
-//  4. Fsync the view directory, so the flip survives a crash.
+//  4. Fsync releases/ and the view directory together, so the flip
+//     survives a crash. A crash before that may keep the new current
+//     without the new tree's entry: current then dangles, which Create
+//     repairs and the next flip replaces.
 func (v *Views) flip(spec ViewSpec, version string) error {
+	prev := currentRelease(v.layout.ViewDir(spec.VolumeID, spec.PodUID))
+	dirty, err := v.point(spec, version)
+	if err != nil {
+		return err
+	}
+	if err := syncPaths(dirty); err != nil { // (4)
+		return err
+	}
+	if len(dirty) > 0 {
+		klog.V(2).InfoS("View flipped", spec.logKeys("release", version, "from", prev)...)
+	}
+	return nil
+}
+
+// point is steps 1-3 of flip; it returns the directories to fsync (none
+// when current already pointed at version).
+func (v *Views) point(spec ViewSpec, version string) ([]string, error) {
 	dir := v.layout.ViewDir(spec.VolumeID, spec.PodUID)
-	prev := currentRelease(dir)
-	if prev == version {
-		return nil
+	if currentRelease(dir) == version {
+		return nil, nil
 	}
 	if err := removeLeftovers(dir); err != nil {
-		return err
+		return nil, err
 	}
 	releases := filepath.Join(dir, releasesName)
 	if !isDirNoFollow(filepath.Join(releases, version)) { // (1)
 		if err := v.buildTree(spec.Channel, version, releases); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	tmp := filepath.Join(dir, currentTmpName)
 	if err := os.Symlink(releasesName+"/"+version, tmp); err != nil { // (2)
-		return err
+		return nil, err
 	}
 	if err := os.Rename(tmp, filepath.Join(dir, currentName)); err != nil { // (3)
-		return errors.Join(err, os.Remove(tmp))
+		return nil, errors.Join(err, os.Remove(tmp))
 	}
-	if err := syncDir(dir); err != nil { // (4)
-		return err
-	}
-	klog.V(2).InfoS("View flipped", spec.logKeys("release", version, "from", prev)...)
-	return nil
+	return []string{releases, dir}, nil
 }
 
 // buildTree is step (1) of flip: it takes the release's spare tree when
@@ -247,7 +276,7 @@ func (v *Views) buildTree(channel, version, releases string) error {
 	defer v.spares.want(spareKey{channel, version})
 	if v.spares.take(channel, version, filepath.Join(releases, version)) {
 		v.spares.count("spare")
-		return syncDir(releases)
+		return nil
 	}
 	if err := v.linkRelease(src, version, releases); err != nil {
 		return err
@@ -256,7 +285,8 @@ func (v *Views) buildTree(channel, version, releases string) error {
 	return nil
 }
 
-// linkRelease links the stored release src as releases/<version>.
+// linkRelease links the stored release src as releases/<version>; the
+// caller fsyncs releases/.
 func (v *Views) linkRelease(src, version, releases string) error {
 	tmp := filepath.Join(releases, buildPrefix+version)
 	if err := linkTree(src, tmp, linkWorkers); err != nil {
@@ -268,7 +298,7 @@ func (v *Views) linkRelease(src, version, releases string) error {
 	if err := os.Rename(tmp, filepath.Join(releases, version)); err != nil {
 		return errors.Join(err, os.RemoveAll(tmp))
 	}
-	return syncDir(releases)
+	return nil
 }
 
 // removeLeftovers deletes what a crash in flip or Prune can leave in a view.

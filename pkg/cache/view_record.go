@@ -34,24 +34,33 @@ func (v *Views) readRecord(volumeID, podUID string) (ViewSpec, error) {
 	return rec, nil
 }
 
-// writeRecord replaces a view's record:
-//  1. write .<pod-uid>.json.tmp (no pod UID starts with '.', so the temp
-//     never collides with another view's files), 2. fsync it, 3. rename it
-//     over <pod-uid>.json, 4. fsync views/<volume>.
-func (v *Views) writeRecord(spec ViewSpec) error {
+// A view's record is replaced in four steps: 1. write .<pod-uid>.json.tmp
+// (no pod UID starts with '.', so the temp never collides with another
+// view's files: writeRecordTmp), 2. fsync it (Create does, with the view's
+// directories), 3. rename it over <pod-uid>.json, 4. fsync views/<volume>
+// (commitRecord).
+
+// writeRecordTmp is step 1; it returns the temp's path.
+func (v *Views) writeRecordTmp(spec ViewSpec) (string, error) {
 	raw, err := json.Marshal(spec)
 	if err != nil {
-		return err
+		return "", err
 	}
-	path, tmp := v.layout.ViewRecord(spec.VolumeID, spec.PodUID), recordTmp(v.layout, spec.VolumeID, spec.PodUID)
+	tmp := recordTmp(v.layout, spec.VolumeID, spec.PodUID)
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600) // (1)
 	if err != nil {
-		return err
+		return "", err
 	}
 	_, err = f.Write(raw)
-	if err = errors.Join(err, f.Sync(), f.Close()); err != nil { // (2)
-		return errors.Join(err, os.Remove(tmp))
+	if err = errors.Join(err, f.Close()); err != nil {
+		return "", errors.Join(err, os.Remove(tmp))
 	}
+	return tmp, nil
+}
+
+// commitRecord is steps 3 and 4, once the temp is fsynced.
+func (v *Views) commitRecord(spec ViewSpec) error {
+	path, tmp := v.layout.ViewRecord(spec.VolumeID, spec.PodUID), recordTmp(v.layout, spec.VolumeID, spec.PodUID)
 	if err := os.Rename(tmp, path); err != nil { // (3)
 		return errors.Join(err, os.Remove(tmp))
 	}
