@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -58,33 +57,6 @@ func assertSpares(t *testing.T, l Layout, versions ...string) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Fatalf("spares: %v, want %v", got, want)
-	}
-}
-
-// assertSameTree checks that dst holds the files of src as hardlinks.
-func assertSameTree(t *testing.T, src, dst string) {
-	t.Helper()
-	var n int
-	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		n++
-		a, err := os.Stat(path)
-		if err != nil {
-			return err
-		}
-		b, err := os.Stat(dst + path[len(src):])
-		if err != nil {
-			return err
-		}
-		if !os.SameFile(a, b) {
-			t.Errorf("%s is not a hardlink of %s", dst+path[len(src):], path)
-		}
-		return nil
-	})
-	if err != nil || n == 0 {
-		t.Fatalf("compare %s with %s: %v (%d files)", dst, src, err, n)
 	}
 }
 

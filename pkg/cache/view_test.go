@@ -88,10 +88,15 @@ func assertCurrent(t testing.TB, l Layout, info ViewInfo, version string) {
 	if want := "releases/" + version; target != want {
 		t.Fatalf("current -> %q, want %q (relative)", target, want)
 	}
-	store := l.StoreDir(info.Channel, version)
-	current := filepath.Join(info.Path, "current")
+	assertSameTree(t, l.StoreDir(info.Channel, version), filepath.Join(info.Path, "current"))
+}
+
+// assertSameTree checks that dst (followed if a symlink) holds the files
+// of src as hardlinks, and no other files.
+func assertSameTree(t testing.TB, src, dst string) {
+	t.Helper()
 	var stored, seen int
-	err = filepath.WalkDir(store, func(path string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -100,26 +105,26 @@ func assertCurrent(t testing.TB, l Layout, info ViewInfo, version string) {
 		if err != nil {
 			return err
 		}
-		b, err := os.Stat(current + path[len(store):])
+		b, err := os.Stat(dst + path[len(src):])
 		if err != nil {
 			return err
 		}
 		if !os.SameFile(a, b) {
-			t.Errorf("%s is not a hardlink of %s", current+path[len(store):], path)
+			t.Errorf("%s is not a hardlink of %s", dst+path[len(src):], path)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = filepath.WalkDir(current+"/", func(_ string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dst+"/", func(_ string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			seen++
 		}
 		return err
 	})
-	if err != nil || seen != stored {
-		t.Fatalf("current/ holds %d files (%v), store/ %d", seen, err, stored)
+	if err != nil || seen != stored || stored == 0 {
+		t.Fatalf("%s holds %d files (%v), %s %d", dst, seen, err, src, stored)
 	}
 }
 
