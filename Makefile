@@ -37,7 +37,7 @@ images: ## Build the hydra-manager, hydra-csi and hydra-csi-node images as docke
 	$(GO) run ./hack/images -out $(IMAGES_OUT) -tag $(VERSION) $(IMAGES_FLAGS)
 
 .PHONY: tools
-tools: ## Build the real test peers (MinIO, Consul, etcd, Kubernetes, csi-provisioner) into $(HYDRA_TOOLS_DIR), once.
+tools: ## Build the real test peers (MinIO, mc, Consul, etcd, Kubernetes, csi-provisioner) into $(HYDRA_TOOLS_DIR), once.
 	hack/tools.sh
 
 .PHONY: test

@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
 # Builds the real peers that Hydra's tests talk to (MinIO, Consul, ...) into a
 # versioned cache outside the repository, once. Later runs find them and return
-# at once. Usage: hack/tools.sh [TOOL...]   (default: every tool)
+# at once. Usage: hack/tools.sh [TOOL...]   (default: every tool the tests need)
+#        hack/tools.sh --list             (print that default set, build nothing)
 #
 # The cache lives in ${HYDRA_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hydra/bin};
 # each binary carries its version in its name (minio-<version>), and a stable
 # symlink (minio) points at the version this checkout wants.
 set -euo pipefail
+
+# The peers `make test` needs (the cluster of `make e2e` included, and mc,
+# which the per-volume credential tests use to create MinIO users and
+# policies). golangci-lint is built by `make lint` only, rclone by
+# `make bench`. internal/testenv's TestDefaultToolsCoverTheTests fails when a
+# test looks up a tool this list lacks.
+KUBE_CLUSTER=(kubelet kube-controller-manager kube-scheduler kube-proxy kubectl)
+ALL=(minio mc consul etcd kube-apiserver "${KUBE_CLUSTER[@]}" csi-provisioner)
+if [[ ${1:-} == --list ]]; then
+	printf '%s\n' "${ALL[@]}"
+	exit 0
+fi
 
 TOOLS_DIR=${HYDRA_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/hydra/bin}
 WORK_DIR=${TOOLS_DIR%/bin}/build
@@ -20,8 +33,9 @@ ETCD_VERSION=v3.6.6
 KUBERNETES_VERSION=v1.36.3
 # What `make e2e` adds for a single-node cluster.
 CSI_PROVISIONER_VERSION=v6.3.0
-# Contenders of the download benchmark (make bench), built only when asked.
+# A contender of the download benchmark (make bench), built only when asked.
 RCLONE_VERSION=v1.76.0
+# The MinIO admin client: tests create users with it; also a bench contender.
 MC_VERSION=v0.0.0-20250313080218-cf909e1063a9 # what github.com/minio/mc@latest resolves to
 
 log() { printf 'tools: %s\n' "$*" >&2; }
@@ -176,7 +190,6 @@ tool_kube-apiserver() {
 # The rest of a single-node cluster for `make e2e` (tests/e2e):
 # built with the version stamped in, or the components report a version
 # nothing can parse.
-KUBE_CLUSTER=(kubelet kube-controller-manager kube-scheduler kube-proxy kubectl)
 kube_cluster_build() {
 	local name=$1
 	have "$name" "$KUBERNETES_VERSION" && return
@@ -221,10 +234,11 @@ tool_csi-provisioner() {
 	gobuild csi-provisioner "$CSI_PROVISIONER_VERSION" "$dir" github.com/kubernetes-csi/external-provisioner/v6/cmd/csi-provisioner
 }
 
-# The peers `make test` needs (the cluster of `make e2e` included);
-# golangci-lint is built by `make lint` only, rclone and mc by `make bench`.
-ALL=(minio consul etcd kube-apiserver "${KUBE_CLUSTER[@]}" csi-provisioner)
 for t in "${@:-${ALL[@]}}"; do
+	if ! declare -F "tool_$t" >/dev/null; then
+		log "unknown tool $t (hack/tools.sh --list shows the default set)"
+		exit 2
+	fi
 	"tool_$t"
 done
 log "ready in $TOOLS_DIR"

@@ -110,10 +110,7 @@ func StartCluster(t testing.TB, images ...string) *Cluster {
 		t.Fatalf("testenv: interface %s exists: another end-to-end run is going on, or one died "+
 			"without cleaning up (ip link del %s)", clusterBridge, clusterBridge)
 	}
-	bins := map[string]string{}
-	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"} {
-		bins[name] = Tool(t, name)
-	}
+	bins := Tools(t, "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
 	dir, err := os.MkdirTemp("", "hydra-e2e-")
 	if err != nil {
 		t.Fatal(err)

@@ -33,8 +33,26 @@ func ToolsDir() string {
 }
 
 // Tool returns the path of a binary built by `make tools`, failing the test
-// with instructions when it is missing.
+// with instructions when it is missing. Name it with a string literal:
+// TestDefaultToolsCoverTheTests reads every call to check that
+// hack/tools.sh builds the tool by default.
 func Tool(t testing.TB, name string) string {
+	t.Helper()
+	return lookTool(t, name)
+}
+
+// Tools is Tool for several binaries at once, by name (string literals, as
+// for Tool).
+func Tools(t testing.TB, names ...string) map[string]string {
+	t.Helper()
+	paths := make(map[string]string, len(names))
+	for _, name := range names {
+		paths[name] = lookTool(t, name)
+	}
+	return paths
+}
+
+func lookTool(t testing.TB, name string) string {
 	t.Helper()
 	p := filepath.Join(ToolsDir(), name)
 	if _, err := exec.LookPath(p); err != nil {
