@@ -40,8 +40,14 @@ images: ## Build the hydra-manager, hydra-csi and hydra-csi-node images as docke
 tools: ## Build the real test peers (MinIO, mc, Consul, etcd, Kubernetes, csi-provisioner) into $(HYDRA_TOOLS_DIR), once.
 	hack/tools.sh
 
+# The fast tier: pure logic only. No root, no peers, no tools cache; tests
+# that need one of those skip under -short and say what they need.
+.PHONY: test-unit
+test-unit: ## Fast tier: go test -short (no root, no peers, no tools cache); what needs more skips, saying why.
+	$(GO) test -short -count=1 -p $(TEST_PARALLEL) $(TEST_FLAGS) ./...
+
 .PHONY: test
-test: tools ## Install what the tests need, run every test with -race (fuzz seeds included), then make e2e.
+test: tools verify lint ## Check gofmt, vet, tidy and golangci-lint, install what the tests need, run every test with -race (fuzz seeds included), then make e2e.
 	hack/host-packages.sh
 	$(GO) test -race -count=1 -p $(TEST_PARALLEL) -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
 	$(MAKE) e2e

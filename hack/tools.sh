@@ -11,7 +11,7 @@ set -euo pipefail
 
 # The peers `make test` needs (the cluster of `make e2e` included, and mc,
 # which the per-volume credential tests use to create MinIO users and
-# policies). golangci-lint is built by `make lint` only, rclone by
+# policies). golangci-lint is built by `make lint` (which `make test` runs first), rclone by
 # `make bench`. internal/testenv's TestDefaultToolsCoverTheTests fails when a
 # test looks up a tool this list lacks.
 KUBE_CLUSTER=(kubelet kube-controller-manager kube-scheduler kube-proxy kubectl)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/hydra-csi/hydra/internal/testenv"
 	"time"
 )
 
@@ -77,14 +79,8 @@ func (c containerd) run(t *testing.T, args ...string) string {
 // command, where containerd is not installed.
 func startContainerd(t *testing.T) containerd {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("containerd needs root: run this test as root")
-	}
-	for _, bin := range []string{"containerd", "ctr"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Fatalf("%s is not installed; install it with: %s", bin, containerdInstall)
-		}
-	}
+	testenv.RequireRoot(t, "containerd needs root")
+	testenv.RequireHost(t, containerdInstall, "containerd", "ctr")
 	dir := t.TempDir()
 	c := containerd{sock: filepath.Join(dir, "containerd.sock")}
 	config := fmt.Sprintf(`version = 2

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hydra-csi/hydra/internal/testenv"
+
 	"golang.org/x/sys/unix"
 	mount "k8s.io/mount-utils"
 )
@@ -20,9 +22,7 @@ import (
 // `-o bind` then `-o bind,remount,ro,...`; umount TARGET). Real mounts,
 // so it runs as root.
 func TestNodeMountApplets(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("this test mounts tmpfs and bind mounts: run it as root")
-	}
+	testenv.RequireRoot(t, "this test mounts tmpfs and bind mounts")
 	in, _ := smallInputs(t)
 	specs, err := Hydra(in)
 	if err != nil {

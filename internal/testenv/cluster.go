@@ -95,14 +95,8 @@ var kubeletHostDirs = []string{"/var/log/containers", "/var/lib/kubelet"}
 // waits until the node is Ready, and tears everything down in t.Cleanup.
 func StartCluster(t testing.TB, images ...string) *Cluster {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("testenv: the end-to-end cluster needs root (mounts, network, containers)")
-	}
-	for _, bin := range []string{"containerd", "ctr", "runc", "iptables", "iptables-save", "ip6tables-save", "ip"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Fatalf("testenv: %s not found: apt-get install -y %s", bin, ClusterPackages)
-		}
-	}
+	RequireRoot(t, "the end-to-end cluster mounts, sets up networks and runs containers")
+	RequireHost(t, "apt-get install -y "+ClusterPackages, "containerd", "ctr", "runc", "iptables", "iptables-save", "ip6tables-save", "ip")
 	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
 		t.Fatalf("testenv: no CNI plugins in /usr/lib/cni: apt-get install -y %s", ClusterPackages)
 	}

@@ -55,9 +55,7 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("these tests bind-mount and mount tmpfs: run them as root (e.g. in the dev container)")
-	}
+	testenv.RequireRoot(t, "these tests bind-mount and mount tmpfs")
 	m := testenv.StartMinIO(t)
 	for _, kv := range m.Env() {
 		k, v, _ := strings.Cut(kv, "=")

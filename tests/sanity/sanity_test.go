@@ -44,9 +44,7 @@ import (
 const channel = "sanity"
 
 func TestSanity(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("csi-sanity needs real bind mounts: run the test as root (e.g. in the dev container)")
-	}
+	testenv.RequireRoot(t, "csi-sanity needs real bind mounts")
 	mgrURL := world(t)
 	dir := t.TempDir()
 	sock := startPlugin(t, dir, mgrURL)
