@@ -55,7 +55,7 @@ const (
 const ClusterPackages = "containerd runc iptables containernetworking-plugins busybox-static"
 
 // Cluster is a real single-node Kubernetes for one test, put together as
-// ../shared/K8S-LOCAL.md records: containerd and runc, etcd,
+// docs/development.md ("The local cluster for e2e") describes: containerd and runc, etcd,
 // kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and
 // kube-proxy in iptables mode, the bridge CNI plugin. It needs root.
 type Cluster struct {

@@ -133,7 +133,7 @@ func startEtcd(bin, dir string) (*process, error) {
 }
 
 // startAPIServer runs kube-apiserver against etcd on a free port with the
-// command line of ../shared/TOOLING.md, serving pki's certificate.
+// command line docs/development.md ("The test peers") gives, serving pki's certificate.
 func startAPIServer(bin, dir, etcd string, pki kubePKI, token string) (*process, string, error) {
 	port := freePort()
 	url := "https://" + HostPort(port)

@@ -25,7 +25,7 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // BenchmarkS3ReadRange downloads one object in 8 MiB parts, 4 at a time,
 // with the Reader and, for comparison, with a default SDK client and
-// io.CopyBuffer. Loopback MinIO is CPU-bound (see TOOLING.md), so compare
+// io.CopyBuffer. Loopback MinIO is CPU-bound (docs/development.md, "The test peers"), so compare
 // the two by ratio within one run, and by client CPU per GB (cpu-s/GB:
 // this process's CPU time; MinIO runs in another).
 func BenchmarkS3ReadRange(b *testing.B) {

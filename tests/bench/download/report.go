@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// The goals of the issue, checked for hydra on every shape.
+// The download goals (docs/benchmarks.md, "Download benchmark"), checked for hydra on every shape.
 const (
 	goalRatio     = 1.1   // hydra's MB/s over the best other contender's
 	goalCPUPerGB  = 0.6   // client CPU-s per GB, full verification

@@ -22,7 +22,7 @@ func (s shape) ID() string { return strings.ToLower(s.Name()) }
 // Bytes is the shape's total size.
 func (s shape) Bytes() int64 { return int64(s.count) * s.size }
 
-// presets: "full" is the set; "small" the same four kinds at about
+// presets: "full" is the set docs/benchmarks.md reports; "small" the same four kinds at about
 // a tenth of the bytes, for a run of a few minutes.
 var presets = map[string][]shape{
 	"full": {
