@@ -53,13 +53,14 @@ func (a *app) progress() io.Writer {
 
 func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
 
-// row writes tab-separated cells as one table line. Trailing empty cells
+// row writes tab-separated cells as one table line, each made safe to
+// print (see safe). Trailing empty cells
 // are dropped: tabwriter pads every tab-terminated cell, and an empty last
 // column (an unmarked row) would leave trailing blanks.
 func row(w io.Writer, cells ...any) {
 	parts := make([]string, len(cells))
 	for i, c := range cells {
-		parts[i] = fmt.Sprint(c)
+		parts[i] = safe(fmt.Sprint(c))
 	}
 	for len(parts) > 1 && parts[len(parts)-1] == "" {
 		parts = parts[:len(parts)-1]

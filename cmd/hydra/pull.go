@@ -83,7 +83,7 @@ func (a *app) pull(cmd *cobra.Command, ref, dir string, requests int) error {
 		return fmt.Errorf("clean %s: %w", work, err)
 	}
 	s := rel.Summarize()
-	fmt.Fprintf(a.stdout, "pulled %s/%s into %s: %d files, %s\n", rel.Channel, rel.Version, dir, s.Files, humanBytes(s.Bytes))
+	fmt.Fprintf(a.stdout, "pulled %s/%s into %s: %d files, %s\n", safe(rel.Channel), safe(rel.Version), safe(dir), s.Files, humanBytes(s.Bytes))
 	return nil
 }
 
