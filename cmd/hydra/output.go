@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,9 +25,14 @@ const (
 func (a *app) render(v any, table func(w io.Writer)) error {
 	switch a.output {
 	case outputJSON:
-		enc := json.NewEncoder(a.stdout)
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
 		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+		_, err := a.stdout.Write(safeJSON(buf.Bytes()))
+		return err
 	case outputYAML:
 		// sigs.k8s.io/yaml goes through encoding/json, so the json tags
 		// (and release.Duration's text form) hold in YAML too.

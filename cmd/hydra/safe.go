@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -41,4 +42,25 @@ func needsEscape(s string) bool {
 		return true
 	}
 	return strings.IndexFunc(s, release.IsControl) >= 0
+}
+
+// safeJSON rewrites the controls that encoding/json leaves raw (DEL, C1
+// and the bidirectional controls; it escapes C0 in strings itself, and
+// the C0 outside strings is the document's layout) as \uXXXX. They can
+// only stand inside JSON strings, where the escape means the same
+// character, so a script decodes the same document.
+func safeJSON(doc []byte) []byte {
+	raw := func(r rune) bool { return r >= 0x7f && release.IsControl(r) }
+	if bytes.IndexFunc(doc, raw) < 0 {
+		return doc
+	}
+	var b bytes.Buffer
+	for _, r := range string(doc) {
+		if raw(r) {
+			fmt.Fprintf(&b, `\u%04x`, r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.Bytes()
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hydra-csi/hydra/internal/managertest"
+	"github.com/hydra-csi/hydra/pkg/api"
 	"github.com/hydra-csi/hydra/pkg/manager/auth"
 	"github.com/hydra-csi/hydra/pkg/manager/httpapi"
 	"github.com/hydra-csi/hydra/pkg/release"
@@ -76,6 +77,15 @@ func TestTerminalSafeOutput(t *testing.T) {
 		out := h.ok(args...)
 		checkTerminalSafe(t, "hydra "+strings.Join(args, " "), out)
 		wantText(t, out, hostileEscaped)
+	}
+
+	// JSON escapes what encoding/json leaves raw, and decodes to the same.
+	out := h.ok("-o", "json", "status", "web")
+	checkTerminalSafe(t, "hydra -o json status web", out)
+	var st api.ChannelStatus
+	decodeJSON(t, out, &st)
+	if len(st.Nodes) != 1 || st.Nodes[0].Releases[0].Error != hostile {
+		t.Errorf("-o json status: %+v, want the node's error text unchanged", st.Nodes)
 	}
 
 	for _, tty := range []bool{false, true} {
