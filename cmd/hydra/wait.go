@@ -80,8 +80,8 @@ func tally(st api.ChannelStatus, version string) rolloutTally {
 			t.failed = append(t.failed, failedNode{node: n.Node, err: p.Error})
 		default:
 			t.downloading++
-			t.bytesDone += p.BytesDone
-			t.bytesTotal += p.BytesTotal
+			t.bytesDone = release.AddSizes(t.bytesDone, p.BytesDone) // no wrap to "-2 B"
+			t.bytesTotal = release.AddSizes(t.bytesTotal, p.BytesTotal)
 		}
 	}
 	return t

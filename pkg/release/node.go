@@ -105,11 +105,11 @@ func (p Progress) validate() error {
 	default:
 		return invalid("state", string(p.State), "must be pending, downloading, ready or failed")
 	}
-	if p.BytesDone < 0 {
-		return invalid("bytesDone", fmt.Sprint(p.BytesDone), "must not be negative")
+	if p.BytesDone < 0 || p.BytesDone > MaxReleaseSize {
+		return invalid("bytesDone", fmt.Sprint(p.BytesDone), "must not be negative or over %d (1 EiB)", int64(MaxReleaseSize))
 	}
-	if p.BytesTotal < 0 {
-		return invalid("bytesTotal", fmt.Sprint(p.BytesTotal), "must not be negative")
+	if p.BytesTotal < 0 || p.BytesTotal > MaxReleaseSize {
+		return invalid("bytesTotal", fmt.Sprint(p.BytesTotal), "must not be negative or over %d (1 EiB)", int64(MaxReleaseSize))
 	}
 	switch p.ErrorKind {
 	case ErrorKindOther, ErrorKindNoSpace:

@@ -2,6 +2,7 @@ package release_test
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,8 @@ func TestNodeStatusValidate(t *testing.T) {
 		{name: "unknown state", mutate: func(s *release.NodeStatus) { s.Releases[1].State = "done" }, field: "releases[1].state", reason: "must be pending"},
 		{name: "empty state", mutate: func(s *release.NodeStatus) { s.Releases[0].State = "" }, field: "releases[0].state"},
 		{name: "upper-case state", mutate: func(s *release.NodeStatus) { s.Releases[0].State = "Ready" }, field: "releases[0].state"},
+		{name: "bytesTotal over 1 EiB", mutate: func(s *release.NodeStatus) { s.Releases[1].BytesTotal = release.MaxReleaseSize + 1 }, field: "releases[1].bytesTotal", reason: "1 EiB"},
+		{name: "bytesDone of the largest int64", mutate: func(s *release.NodeStatus) { s.Releases[0].BytesDone = math.MaxInt64 }, field: "releases[0].bytesDone", reason: "1 EiB"},
 		{name: "negative bytesDone", mutate: func(s *release.NodeStatus) { s.Releases[1].BytesDone = -1 }, field: "releases[1].bytesDone", reason: "must not be negative"},
 		{name: "empty volume ID", mutate: func(s *release.NodeStatus) { s.Views[0].VolumeID = "" }, field: "views[0].volumeID", reason: "1 to 256"},
 		{name: "257-char volume ID", mutate: func(s *release.NodeStatus) { s.Views[1].VolumeID = strings.Repeat("v", 257) }, field: "views[1].volumeID"},
