@@ -15,12 +15,11 @@ type jsonFrame struct {
 	wantKey bool   // the next string token of an object is a key
 }
 
-// fieldPath is the path, with array indices, of the value of body that
-// ends at or after byte offset: "datasets[0].manifest.files[3].size".
-// encoding/json's own UnmarshalTypeError.Field names struct fields only
-// ("datasets.manifest.files.size"), which does not say which entry. It
-// returns "" when body does not reach offset.
-func fieldPath(body []byte, offset int64) string {
+// walkJSON calls visit for every object key and every value of body, in
+// document order, with the path to it and the offset where its token
+// ends, until visit returns true. It returns the path visit stopped at,
+// or "" when it never did (or body is not JSON).
+func walkJSON(body []byte, visit func(key bool, tok json.Token, end int64) bool) string {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var stack []jsonFrame
 	for {
@@ -34,6 +33,9 @@ func fieldPath(body []byte, offset int64) string {
 		}
 		if s, ok := tok.(string); ok && top != nil && top.wantKey {
 			top.key, top.wantKey = s, false
+			if visit(true, tok, dec.InputOffset()) {
+				return joinPath(stack)
+			}
 			continue
 		}
 		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
@@ -47,7 +49,7 @@ func fieldPath(body []byte, offset int64) string {
 		if top != nil && top.array {
 			top.index++
 		}
-		if dec.InputOffset() >= offset {
+		if visit(false, tok, dec.InputOffset()) {
 			return joinPath(stack)
 		}
 		switch tok {
@@ -61,6 +63,22 @@ func fieldPath(body []byte, offset int64) string {
 			}
 		}
 	}
+}
+
+// fieldPath is the path, with array indices, of the value of body that
+// ends at or after byte offset: "datasets[0].manifest.files[3].size".
+// encoding/json's own UnmarshalTypeError.Field names struct fields only
+// ("datasets.manifest.files.size"), which does not say which entry.
+func fieldPath(body []byte, offset int64) string {
+	return walkJSON(body, func(key bool, _ json.Token, end int64) bool { return !key && end >= offset })
+}
+
+// keyPath is the path of the first member of body named name. An unknown
+// field error names the key alone; the decoder stops at the first one in
+// document order, which this finds (a known field of the same name
+// earlier in the body would be taken for it).
+func keyPath(body []byte, name string) string {
+	return walkJSON(body, func(key bool, tok json.Token, _ int64) bool { return key && tok == name })
 }
 
 func joinPath(stack []jsonFrame) string {

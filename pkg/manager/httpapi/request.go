@@ -86,6 +86,9 @@ func jsonError(body []byte, err error) error {
 		return newHTTPError(http.StatusBadRequest, api.CodeInvalid, field, "field %q: expected %s, got JSON %s", field, typ.Type, typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		if p := keyPath(body, field); p != "" {
+			field = p // with the objects and indices around it
+		}
 		return newHTTPError(http.StatusBadRequest, api.CodeInvalid, field, "unknown field %q", field)
 	}
 	return newHTTPError(http.StatusBadRequest, api.CodeInvalid, "", "bad JSON: %v", err)

@@ -55,6 +55,7 @@ func TestRefusalsNameTheirField(t *testing.T) {
 		{"size beyond int64", call{"POST", "/v1/channels/team-a/releases", tokAdmin, withSize(2, "1e30")}, "expected int64", "datasets[0].manifest.files[2].size"},
 		{"size over 5 TiB", call{"POST", "/v1/channels/team-a/releases", tokAdmin, withSize(1, "5497558138881")}, "5 TiB", "datasets[0].manifest.files[1].size"},
 		{"size as an object", call{"POST", "/v1/channels/team-a/releases", tokAdmin, withSize(0, `{"n":1}`)}, "expected int64", "datasets[0].manifest.files[0].size"},
+		{"unknown nested field", call{"POST", "/v1/channels/team-a/releases", tokAdmin, withSize(2, `1,"sha":"x"`)}, `unknown field "datasets[0].manifest.files[2].sha"`, "datasets[0].manifest.files[2].sha"},
 		{"right-to-left override in path", call{"POST", "/v1/channels/team-a/releases", tokAdmin, publishBody("v2", "a", "invoice\u202efdp.exe")}, "bidirectional", "datasets[0].manifest.files[1].path"},
 		{"bytesDone as a string", call{"PUT", "/v1/nodes/node-a/status", tokNode, `{"node":"node-a","releases":[{"channel":"team-a","version":"v1","state":"ready"},{"channel":"team-a","version":"v1","state":"ready","bytesDone":"x"}]}`}, "expected int64", "releases[1].bytesDone"},
 	}
