@@ -37,8 +37,14 @@ func (a *app) render(v any, table func(w io.Writer)) error {
 		// sigs.k8s.io/yaml goes through encoding/json, so the json tags
 		// (and release.Duration's text form) hold in YAML too.
 		out, err := yaml.Marshal(v)
-		if err != nil {
-			return fmt.Errorf("render YAML: %w", err)
+		if err != nil || hasRawControl(out) {
+			// The YAML emitter refuses C0 controls in strings and writes
+			// bidirectional and C1 controls raw. JSON is YAML too, and
+			// safeJSON escapes them: the same document, safe to print.
+			if out, err = json.MarshalIndent(v, "", "  "); err != nil {
+				return fmt.Errorf("render YAML: %w", err)
+			}
+			out = append(safeJSON(out), '\n')
 		}
 		_, err = a.stdout.Write(out)
 		return err

@@ -50,13 +50,12 @@ func needsEscape(s string) bool {
 // only stand inside JSON strings, where the escape means the same
 // character, so a script decodes the same document.
 func safeJSON(doc []byte) []byte {
-	raw := func(r rune) bool { return r >= 0x7f && release.IsControl(r) }
-	if bytes.IndexFunc(doc, raw) < 0 {
+	if !hasRawControl(doc) {
 		return doc
 	}
 	var b bytes.Buffer
 	for _, r := range string(doc) {
-		if raw(r) {
+		if rawControl(r) {
 			fmt.Fprintf(&b, `\u%04x`, r)
 			continue
 		}
@@ -64,3 +63,9 @@ func safeJSON(doc []byte) []byte {
 	}
 	return b.Bytes()
 }
+
+// rawControl reports the controls that encoding/json and YAML emitters
+// leave raw in strings: DEL, C1 and the bidirectional controls.
+func rawControl(r rune) bool { return r >= 0x7f && release.IsControl(r) }
+
+func hasRawControl(doc []byte) bool { return bytes.IndexFunc(doc, rawControl) >= 0 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/hydra-csi/hydra/internal/managertest"
 	"github.com/hydra-csi/hydra/pkg/api"
 	"github.com/hydra-csi/hydra/pkg/manager/auth"
@@ -86,6 +88,12 @@ func TestTerminalSafeOutput(t *testing.T) {
 	decodeJSON(t, out, &st)
 	if len(st.Nodes) != 1 || st.Nodes[0].Releases[0].Error != hostile {
 		t.Errorf("-o json status: %+v, want the node's error text unchanged", st.Nodes)
+	}
+	out = h.ok("-o", "yaml", "status", "web")
+	checkTerminalSafe(t, "hydra -o yaml status web", out)
+	st = api.ChannelStatus{}
+	if err := yaml.UnmarshalStrict([]byte(out), &st); err != nil || len(st.Nodes) != 1 || st.Nodes[0].Releases[0].Error != hostile {
+		t.Errorf("-o yaml status: %+v (%v), want the node's error text unchanged", st.Nodes, err)
 	}
 
 	for _, tty := range []bool{false, true} {
