@@ -57,7 +57,7 @@ func (a *app) channelCreateCmd() *cobra.Command {
 					return err
 				}
 				return a.render(ch, func(w io.Writer) {
-					fmt.Fprintf(w, "channel %s created\n", ch.Name)
+					fmt.Fprintf(w, "channel %s created\n", safe(ch.Name))
 					printChannel(w, ch)
 				})
 			})
@@ -119,7 +119,7 @@ func (a *app) channelShowCmd() *cobra.Command {
 }
 
 func channelDetail(w io.Writer, d api.ChannelDetail) {
-	fmt.Fprintf(w, "Channel:\t%s\n", d.Channel.Name)
+	fmt.Fprintf(w, "Channel:\t%s\n", safe(d.Channel.Name))
 	printChannel(w, d.Channel)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "RELEASES")
@@ -133,14 +133,14 @@ func printChannel(w io.Writer, ch release.Channel) {
 	c := ch.Config
 	paused := "no"
 	if ch.Paused {
-		paused = "yes: " + orDash(ch.PauseReason)
+		paused = "yes: " + safe(orDash(ch.PauseReason))
 	}
 	maxAge := "none"
 	if c.MaxAge.Duration > 0 {
 		maxAge = c.MaxAge.String()
 	}
-	fmt.Fprintf(w, "Head:\t%s\n", orDash(ch.Head))
-	fmt.Fprintf(w, "Pinned:\t%s\n", orDash(ch.Pinned))
+	fmt.Fprintf(w, "Head:\t%s\n", safe(orDash(ch.Head)))
+	fmt.Fprintf(w, "Pinned:\t%s\n", safe(orDash(ch.Pinned)))
 	fmt.Fprintf(w, "Paused:\t%s\n", paused)
 	fmt.Fprintf(w, "Retention:\tkeep %d, max-age %s, node-keep %d\n", c.Keep, maxAge, c.NodeKeep)
 	fmt.Fprintf(w, "Rollout:\tmax-unavailable %d, drain %v, reload-timeout %v\n",

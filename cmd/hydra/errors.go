@@ -10,7 +10,8 @@ import (
 	"github.com/hydra-csi/hydra/pkg/client"
 )
 
-// describe renders an error as the single line printed after "hydra: ".
+// describe renders an error as the single line printed after "hydra: ",
+// safe to print (its text may come from the manager or a node).
 // A manager error shows the server's own message (and the offending field
 // when the message does not name it) instead of the client's HTTP framing.
 func describe(err error) string {
@@ -28,7 +29,7 @@ func describe(err error) string {
 	case errors.Is(err, context.Canceled):
 		msg += " (interrupted)"
 	}
-	return oneLine(msg)
+	return safe(oneLine(msg))
 }
 
 // managerMessage is the manager's reason, with a hint where the fix is on

@@ -31,12 +31,12 @@ func (a *app) headCmd(cmd *cobra.Command, op channelOp) *cobra.Command {
 
 // headLine is the one-line state of a channel after a change.
 func headLine(w io.Writer, ch release.Channel) {
-	fmt.Fprintf(w, "channel %s: head %s", ch.Name, orDash(ch.Head))
+	fmt.Fprintf(w, "channel %s: head %s", safe(ch.Name), safe(orDash(ch.Head)))
 	if ch.Pinned != "" {
-		fmt.Fprintf(w, ", pinned to %s", ch.Pinned)
+		fmt.Fprintf(w, ", pinned to %s", safe(ch.Pinned))
 	}
 	if ch.Paused {
-		fmt.Fprintf(w, ", rollout paused (%s)", orDash(ch.PauseReason))
+		fmt.Fprintf(w, ", rollout paused (%s)", safe(orDash(ch.PauseReason)))
 	}
 	fmt.Fprintln(w)
 }

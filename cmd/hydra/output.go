@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,15 +25,26 @@ const (
 func (a *app) render(v any, table func(w io.Writer)) error {
 	switch a.output {
 	case outputJSON:
-		enc := json.NewEncoder(a.stdout)
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
 		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+		_, err := a.stdout.Write(safeJSON(buf.Bytes()))
+		return err
 	case outputYAML:
 		// sigs.k8s.io/yaml goes through encoding/json, so the json tags
 		// (and release.Duration's text form) hold in YAML too.
 		out, err := yaml.Marshal(v)
-		if err != nil {
-			return fmt.Errorf("render YAML: %w", err)
+		if err != nil || hasRawControl(out) {
+			// The YAML emitter refuses C0 controls in strings and writes
+			// bidirectional and C1 controls raw. JSON is YAML too, and
+			// safeJSON escapes them: the same document, safe to print.
+			if out, err = json.MarshalIndent(v, "", "  "); err != nil {
+				return fmt.Errorf("render YAML: %w", err)
+			}
+			out = append(safeJSON(out), '\n')
 		}
 		_, err = a.stdout.Write(out)
 		return err
@@ -53,13 +65,14 @@ func (a *app) progress() io.Writer {
 
 func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 4, 2, ' ', 0) }
 
-// row writes tab-separated cells as one table line. Trailing empty cells
+// row writes tab-separated cells as one table line, each made safe to
+// print (see safe). Trailing empty cells
 // are dropped: tabwriter pads every tab-terminated cell, and an empty last
 // column (an unmarked row) would leave trailing blanks.
 func row(w io.Writer, cells ...any) {
 	parts := make([]string, len(cells))
 	for i, c := range cells {
-		parts[i] = fmt.Sprint(c)
+		parts[i] = safe(fmt.Sprint(c))
 	}
 	for len(parts) > 1 && parts[len(parts)-1] == "" {
 		parts = parts[:len(parts)-1]

@@ -150,11 +150,11 @@ func (a *app) sendPublish(ctx context.Context, cl *client.Client, rel release.Re
 
 func publishedTable(w io.Writer, resp api.PublishResponse) {
 	r := resp.Release
-	fmt.Fprintf(w, "published %s/%s (seq %d): %s, %s\n", r.Channel, r.Version, r.Seq, plural(r.Files, "file"), humanBytes(r.Bytes))
+	fmt.Fprintf(w, "published %s/%s (seq %d): %s, %s\n", safe(r.Channel), safe(r.Version), r.Seq, plural(r.Files, "file"), humanBytes(r.Bytes))
 	datasetTable(w, r.Datasets)
 	if resp.Promoted {
-		fmt.Fprintf(w, "promoted: head is %s\n", resp.Head)
+		fmt.Fprintf(w, "promoted: head is %s\n", safe(resp.Head))
 	} else {
-		fmt.Fprintf(w, "not promoted: head stays %s\n", orDash(resp.Head))
+		fmt.Fprintf(w, "not promoted: head stays %s\n", safe(orDash(resp.Head)))
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -69,6 +71,9 @@ func (a *app) pull(cmd *cobra.Command, ref, dir string, requests int) error {
 		return err
 	}
 	work := filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+".hydra-pull")
+	if err := prepareWork(work); err != nil {
+		return err
+	}
 	c, err := cache.New(cache.Options{Root: work, Reader: source.NewReaderMux(source.FetchOptions{Requests: requests}), Requests: requests})
 	if err != nil {
 		return err
@@ -83,7 +88,32 @@ func (a *app) pull(cmd *cobra.Command, ref, dir string, requests int) error {
 		return fmt.Errorf("clean %s: %w", work, err)
 	}
 	s := rel.Summarize()
-	fmt.Fprintf(a.stdout, "pulled %s/%s into %s: %d files, %s\n", rel.Channel, rel.Version, dir, s.Files, humanBytes(s.Bytes))
+	fmt.Fprintf(a.stdout, "pulled %s/%s into %s: %d files, %s\n", safe(rel.Channel), safe(rel.Version), safe(dir), s.Files, humanBytes(s.Bytes))
+	return nil
+}
+
+// prepareWork makes the hidden work directory, or checks the one an
+// interrupted pull left. It must be a real directory of this user: the
+// pull writes below it and renames out of it, so a symlink planted there
+// (in a shared directory such as /tmp) would send the download, and the
+// cleanup's RemoveAll, wherever it points.
+func prepareWork(work string) error {
+	err := os.Mkdir(work, 0o700) // never follows a symlink at work
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create the work directory %s: %w", work, err)
+	}
+	info, err := os.Lstat(work)
+	if err != nil {
+		return fmt.Errorf("work directory %s: %w", work, err)
+	}
+	switch st, ok := info.Sys().(*syscall.Stat_t); {
+	case info.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("work directory %s is a symlink; refusing to follow it (remove it if it is not yours)", work)
+	case !info.IsDir():
+		return fmt.Errorf("work directory %s exists and is not a directory; remove it", work)
+	case ok && int(st.Uid) != os.Getuid():
+		return fmt.Errorf("work directory %s belongs to uid %d, not to you; remove it", work, st.Uid)
+	}
 	return nil
 }
 

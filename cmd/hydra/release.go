@@ -95,18 +95,18 @@ func (a *app) showManifest(ctx context.Context, cl *client.Client, channel, vers
 	return a.render(rel, func(w io.Writer) {
 		releaseSummary(w, rel.Summarize())
 		for _, d := range rel.Datasets {
-			fmt.Fprintf(w, "\nDATASET %s (%s)\n", d.Name, d.Source)
+			fmt.Fprintf(w, "\nDATASET %s (%s)\n", safe(d.Name), safe(d.Source))
 			manifestTable(w, d.Manifest)
 		}
 	})
 }
 
 func releaseSummary(w io.Writer, s release.Summary) {
-	fmt.Fprintf(w, "Channel:\t%s\n", s.Channel)
-	fmt.Fprintf(w, "Version:\t%s\n", s.Version)
+	fmt.Fprintf(w, "Channel:\t%s\n", safe(s.Channel))
+	fmt.Fprintf(w, "Version:\t%s\n", safe(s.Version))
 	fmt.Fprintf(w, "Seq:\t%d\n", s.Seq)
 	fmt.Fprintf(w, "Created:\t%s\n", formatTime(s.CreatedAt))
-	fmt.Fprintf(w, "Publisher:\t%s\n", orDash(s.Publisher))
+	fmt.Fprintf(w, "Publisher:\t%s\n", safe(orDash(s.Publisher)))
 	fmt.Fprintf(w, "Size:\t%s, %s\n", plural(s.Files, "file"), humanBytes(s.Bytes))
 	fmt.Fprintln(w)
 	datasetTable(w, s.Datasets)

@@ -15,7 +15,7 @@ import (
 func (a *app) waitAfterPublish(ctx context.Context, cl *client.Client, resp api.PublishResponse) error {
 	r := resp.Release
 	if !resp.Promoted {
-		fmt.Fprintf(a.progress(), "%s is not the head of %s; nodes will not download it, nothing to wait for\n", r.Version, r.Channel)
+		fmt.Fprintf(a.progress(), "%s is not the head of %s; nodes will not download it, nothing to wait for\n", safe(r.Version), safe(r.Channel))
 		return nil
 	}
 	return a.waitRollout(ctx, cl, r.Channel, r.Version)
@@ -80,8 +80,8 @@ func tally(st api.ChannelStatus, version string) rolloutTally {
 			t.failed = append(t.failed, failedNode{node: n.Node, err: p.Error})
 		default:
 			t.downloading++
-			t.bytesDone += p.BytesDone
-			t.bytesTotal += p.BytesTotal
+			t.bytesDone = release.AddSizes(t.bytesDone, p.BytesDone) // no wrap to "-2 B"
+			t.bytesTotal = release.AddSizes(t.bytesTotal, p.BytesTotal)
 		}
 	}
 	return t

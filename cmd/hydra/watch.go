@@ -131,7 +131,7 @@ func (f watchFrame) write(w io.Writer) error {
 		f.nodeRows(tw, st.Nodes)
 	}
 	fmt.Fprintln(tw)
-	fmt.Fprintf(tw, "PODS%s\n", podSummary(st.Pods))
+	fmt.Fprintf(tw, "PODS%s\n", safe(podSummary(st.Pods)))
 	if len(st.Pods) == 0 {
 		fmt.Fprintln(tw, "(no pod serves this channel)")
 	} else {

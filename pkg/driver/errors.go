@@ -89,7 +89,7 @@ func codeOf(err error) codes.Code {
 	if c, ok := managerCode(err); ok {
 		return c
 	}
-	if errors.Is(err, errUnavailable) || unavailable(err) {
+	if errors.Is(err, errUnavailable) || errors.Is(err, source.ErrUnreachable) || unavailable(err) {
 		return codes.Unavailable
 	}
 	return codes.Internal
@@ -114,15 +114,18 @@ func managerCode(err error) (codes.Code, bool) {
 }
 
 // unavailable reports a manager or object store that cannot be reached or
-// throttles: the network failed, or S3 answered with a throttling code or
-// a 429/503 after the source's retries.
+// throttles: the network failed (refused, reset, name not resolved, timed
+// out), or S3 answered with a throttling code or a 429/502/503/504 after
+// the source's retries.
 func unavailable(err error) bool {
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) && throttleCodes[apiErr.ErrorCode()] {
 		return true
 	}
+	// A request that was never answered is a ResponseError too, with
+	// status 0: it falls through to the network checks below.
 	var respErr *smithyhttp.ResponseError
-	if errors.As(err, &respErr) {
+	if errors.As(err, &respErr) && respErr.HTTPStatusCode() != 0 {
 		s := respErr.HTTPStatusCode()
 		return s == http.StatusTooManyRequests || s == http.StatusServiceUnavailable || s == http.StatusBadGateway || s == http.StatusGatewayTimeout
 	}

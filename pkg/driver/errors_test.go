@@ -44,6 +44,9 @@ func TestToStatus(t *testing.T) {
 		{"manager 429", wrap(&client.Error{Status: http.StatusTooManyRequests}), codes.Unavailable},
 		{"Kubernetes API overloaded", wrap(errUnavailable), codes.Unavailable},
 		{"S3 throttled", wrap(&smithy.GenericAPIError{Code: "SlowDown"}), codes.Unavailable},
+		{"S3 unreachable after the source's retries", wrap(fmt.Errorf("source: s3://b/k: giving up: %w", errors.Join(source.ErrUnreachable, syscall.ECONNREFUSED))), codes.Unavailable},
+		{"S3 name not resolved", wrap(&net.DNSError{Err: "no such host", Name: "s3.example", IsNotFound: true}), codes.Unavailable},
+		{"S3 connection timed out", wrap(&net.OpError{Op: "dial", Err: &timeoutError{}}), codes.Unavailable},
 		{"S3 refuses the volume's credentials", wrap(fmt.Errorf("cache: release r/v: cannot read idx/a: %w", source.ErrDenied)), codes.PermissionDenied},
 		{"checksum mismatch", wrap(cache.ErrVerify), codes.Internal},
 		{"ETag mismatch", wrap(source.ErrChanged), codes.Internal},
@@ -141,3 +144,10 @@ func TestParseAttrs(t *testing.T) {
 		})
 	}
 }
+
+// timeoutError is a dial that timed out, as net reports it.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }

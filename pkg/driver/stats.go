@@ -17,8 +17,13 @@ import (
 	"github.com/hydra-csi/hydra/pkg/release"
 )
 
-// NodeGetVolumeStats reports the filesystem under the view (bytes and
-// inodes) and the volume's condition (see condition).
+// NodeGetVolumeStats reports the volume's usage and condition (see
+// condition). Used is the view's own: the bytes and files of the release
+// it serves, as its manifest lists them (a view's files are hardlinks of
+// the store's, so they are these bytes and no more). Total and Available
+// are the filesystem's under the view: what the node's store has room
+// for, which the next release's download needs. Without a readable
+// release, Used falls back to the filesystem's.
 func (d *Driver) NodeGetVolumeStats(_ context.Context, req *csi.NodeGetVolumeStatsRequest) (*csi.NodeGetVolumeStatsResponse, error) {
 	if err := checkVolumeID(req.GetVolumeId()); err != nil {
 		return nil, err
@@ -42,17 +47,27 @@ func (d *Driver) NodeGetVolumeStats(_ context.Context, req *csi.NodeGetVolumeSta
 	if err := unix.Statfs(path, &st); err != nil {
 		return nil, fmt.Errorf("driver: statfs %s: %w", path, err)
 	}
+	cond, rel := d.condition(pub)
+	return &csi.NodeGetVolumeStatsResponse{Usage: usage(st, rel), VolumeCondition: cond}, nil
+}
+
+// usage is the answer's bytes and inodes: Used from rel when there is one
+// (see NodeGetVolumeStats), the rest from the filesystem.
+func usage(st unix.Statfs_t, rel *release.Release) []*csi.VolumeUsage {
 	bsize := st.Bsize
-	return &csi.NodeGetVolumeStatsResponse{
-		Usage: []*csi.VolumeUsage{{
-			Unit:  csi.VolumeUsage_BYTES,
-			Total: int64(st.Blocks) * bsize, Available: int64(st.Bavail) * bsize, Used: int64(st.Blocks-st.Bfree) * bsize, //nolint:gosec // G115: block counts fit in int64
-		}, {
-			Unit:  csi.VolumeUsage_INODES,
-			Total: int64(st.Files), Available: int64(st.Ffree), Used: int64(st.Files - st.Ffree), //nolint:gosec // G115: inode counts fit in int64
-		}},
-		VolumeCondition: d.condition(pub),
-	}, nil
+	bytes := &csi.VolumeUsage{
+		Unit:  csi.VolumeUsage_BYTES,
+		Total: int64(st.Blocks) * bsize, Available: int64(st.Bavail) * bsize, Used: int64(st.Blocks-st.Bfree) * bsize, //nolint:gosec // G115: block counts fit in int64
+	}
+	inodes := &csi.VolumeUsage{
+		Unit:  csi.VolumeUsage_INODES,
+		Total: int64(st.Files), Available: int64(st.Ffree), Used: int64(st.Files - st.Ffree), //nolint:gosec // G115: inode counts fit in int64
+	}
+	if rel != nil {
+		s := rel.Summarize()
+		bytes.Used, inodes.Used = s.Bytes, int64(s.Files)
+	}
+	return []*csi.VolumeUsage{bytes, inodes}
 }
 
 // checkVolumePath confines volume_path like the paths of publish, with
@@ -76,9 +91,11 @@ func (d *Driver) checkVolumePath(path string) error {
 //   - every file of the release's manifest is in the view with its size
 //     (one stat per file; no bytes are read: a full re-verification is a
 //     download's job).
-func (d *Driver) condition(pub publishRecord) *csi.VolumeCondition {
-	abnormal := func(format string, args ...any) *csi.VolumeCondition {
-		return &csi.VolumeCondition{Abnormal: true, Message: fmt.Sprintf(format, args...)}
+//
+// It also returns the release the view serves, nil when it cannot be read.
+func (d *Driver) condition(pub publishRecord) (*csi.VolumeCondition, *release.Release) {
+	abnormal := func(format string, args ...any) (*csi.VolumeCondition, *release.Release) {
+		return &csi.VolumeCondition{Abnormal: true, Message: fmt.Sprintf(format, args...)}, nil
 	}
 	info, err := d.views(pub.Medium).Get(pub.VolumeID, pub.PodUID)
 	switch {
@@ -95,22 +112,27 @@ func (d *Driver) condition(pub publishRecord) *csi.VolumeCondition {
 	if err != nil {
 		return abnormal("release %s/%s: %v", info.Channel, info.Current, err)
 	}
+	// From here on the release is known: a damaged view still serves it.
+	damaged := func(format string, args ...any) (*csi.VolumeCondition, *release.Release) {
+		cond, _ := abnormal(format, args...)
+		return cond, &rel
+	}
 	tree := filepath.Join(info.Path, "releases", info.Current)
 	for _, ds := range rel.Datasets {
 		for _, f := range ds.Manifest.Files {
 			fi, err := os.Stat(filepath.Join(tree, ds.Name, filepath.FromSlash(f.Path)))
 			switch {
 			case errors.Is(err, fs.ErrNotExist):
-				return abnormal("release %s/%s: %s/%s is missing", info.Channel, info.Current, ds.Name, f.Path)
+				return damaged("release %s/%s: %s/%s is missing", info.Channel, info.Current, ds.Name, f.Path)
 			case err != nil:
-				return abnormal("release %s/%s: %s/%s: %v", info.Channel, info.Current, ds.Name, f.Path, err)
+				return damaged("release %s/%s: %s/%s: %v", info.Channel, info.Current, ds.Name, f.Path, err)
 			case fi.Size() != f.Size:
-				return abnormal("release %s/%s: %s/%s has %d bytes, the manifest says %d",
+				return damaged("release %s/%s: %s/%s has %d bytes, the manifest says %d",
 					info.Channel, info.Current, ds.Name, f.Path, fi.Size(), f.Size)
 			}
 		}
 	}
-	return &csi.VolumeCondition{Message: fmt.Sprintf("serving release %s/%s", info.Channel, info.Current)}
+	return &csi.VolumeCondition{Message: fmt.Sprintf("serving release %s/%s", info.Channel, info.Current)}, &rel
 }
 
 // manifestOf reads the manifest the cache recorded when it installed a

@@ -2,7 +2,7 @@ package release
 
 import (
 	"encoding/json"
-	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -21,12 +21,23 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("duration must be a string such as \"30s\": %w", err)
+		return durationError(b)
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return err
+		return durationError(b)
 	}
 	d.Duration = v
 	return nil
+}
+
+// durationError is a *json.UnmarshalTypeError, not a plain error: for that
+// type alone encoding/json adds the path of the field ("config.maxAge"), so
+// the caller learns which duration was wrong.
+func durationError(raw []byte) error {
+	const maxShown = 80
+	if len(raw) > maxShown {
+		raw = append(raw[:maxShown:maxShown], "..."...)
+	}
+	return &json.UnmarshalTypeError{Value: string(raw), Type: reflect.TypeFor[Duration]()}
 }

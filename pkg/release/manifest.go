@@ -3,6 +3,7 @@ package release
 import (
 	"encoding/base64"
 	"fmt"
+	"math"
 	"path"
 	"strings"
 	"unicode/utf8"
@@ -31,6 +32,11 @@ const (
 	maxSegmentLength = 255
 	// maxETagLength bounds an ETag (S3's are 34–70 bytes quoted).
 	maxETagLength = 256
+	// MaxFileSize bounds one file: 5 TiB, the largest object S3 stores.
+	MaxFileSize = 5 << 40
+	// MaxReleaseSize bounds the bytes of a release, all datasets together:
+	// 1 EiB, far beyond any disk yet far from overflowing an int64.
+	MaxReleaseSize = 1 << 60
 )
 
 // Checksum is a file's full-object checksum as S3 stores it: the algorithm
@@ -76,18 +82,30 @@ type Manifest struct {
 	Files []File `json:"files"`
 }
 
-// TotalSize is the sum of the file sizes.
+// TotalSize is the sum of the file sizes. It saturates at math.MaxInt64
+// rather than wrapping negative, so a manifest that was never validated
+// cannot pass for a small one in a space check.
 func (m Manifest) TotalSize() int64 {
 	var n int64
 	for _, f := range m.Files {
-		n += f.Size
+		n = AddSizes(n, f.Size)
 	}
 	return n
 }
 
+// AddSizes adds two sizes, saturating at math.MaxInt64; a negative size
+// counts as zero.
+func AddSizes(a, b int64) int64 {
+	a, b = max(a, 0), max(b, 0)
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
 // ValidatePath checks one manifest path: relative, clean, no "." or ".."
-// segment, no empty segment, valid UTF-8 without NUL or control characters,
-// and within the length limits. Such a path can be joined below any
+// segment, no empty segment, valid UTF-8 without NUL, control or
+// bidirectional characters (IsControl), and within the length limits. Such a path can be joined below any
 // directory without escaping it.
 func ValidatePath(p string) error {
 	const field = "path"
@@ -101,10 +119,10 @@ func ValidatePath(p string) error {
 	case strings.HasPrefix(p, "/"):
 		return invalid(field, p, "must be relative")
 	}
-	for _, r := range p {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return invalid(field, p, "must not contain NUL or control characters")
-		}
+	// Bidirectional controls count too: a U+202E in a path makes the name
+	// a listing shows differ from the file's real name.
+	if strings.IndexFunc(p, IsControl) >= 0 {
+		return invalid(field, p, "must not contain NUL, bidirectional or other control characters")
 	}
 	for _, seg := range strings.Split(p, "/") {
 		switch {
@@ -157,16 +175,14 @@ func (f File) validate() error {
 	if err := ValidatePath(f.Path); err != nil {
 		return err
 	}
-	if f.Size < 0 {
-		return invalid("size", fmt.Sprint(f.Size), "must not be negative")
+	if f.Size < 0 || f.Size > MaxFileSize {
+		return invalid("size", fmt.Sprint(f.Size), "must be between 0 and %d (5 TiB)", int64(MaxFileSize))
 	}
 	if len(f.ETag) > maxETagLength {
 		return invalid("etag", f.ETag, "must be at most %d bytes", maxETagLength)
 	}
-	for i := 0; i < len(f.ETag); i++ {
-		if c := f.ETag[i]; c < 0x20 || c == 0x7f {
-			return invalid("etag", f.ETag, "must not contain control characters")
-		}
+	if strings.IndexFunc(f.ETag, IsControl) >= 0 {
+		return invalid("etag", f.ETag, "must not contain control characters")
 	}
 	if f.Checksum != nil {
 		if err := f.Checksum.Validate(); err != nil {

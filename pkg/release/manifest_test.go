@@ -2,6 +2,7 @@ package release_test
 
 import (
 	"encoding/base64"
+	"math"
 	"strings"
 	"testing"
 
@@ -49,6 +50,11 @@ func TestValidatePath(t *testing.T) {
 		{name: "DEL", in: "\x7f", reason: "control characters"},
 		{name: "C1 control NEL", in: "a\u0085", reason: "control characters"},
 		{name: "C1 control CSI", in: "\u009b", reason: "control characters"},
+		{name: "right-to-left override", in: "invoice\u202efdp.exe", reason: "bidirectional or other control"},
+		{name: "left-to-right isolate", in: "a/\u2066b", reason: "bidirectional or other control"},
+		{name: "right-to-left mark", in: "a\u200fb", reason: "bidirectional or other control"},
+		{name: "Arabic letter mark", in: "a\u061cb", reason: "bidirectional or other control"},
+		{name: "line separator", in: "a\u2028b", reason: "control"},
 		{name: "invalid UTF-8", in: "\xff", reason: "valid UTF-8"},
 		{name: "truncated UTF-8", in: "caf\xc3", reason: "valid UTF-8"},
 		{name: "1025 bytes", in: path1025, reason: "at most 1024 bytes"},
@@ -141,12 +147,16 @@ func TestManifestValidate(t *testing.T) {
 		{name: "a-b and a-b/c", in: files("a", "a-b", "a-b/c"), field: "files[1].path", reason: "directory of files[2]"},
 		{name: "bad path first error", in: files("ok", "../etc/passwd", "/abs"), field: "files[1].path", reason: `".." segments`},
 		{name: "bad path index 2", in: files("a", "b", "c//d"), field: "files[2].path", reason: "empty segments"},
-		{name: "negative size", in: withFile(release.File{Path: "f", Size: -1}), field: "files[1].size", reason: "must not be negative"},
+		{name: "negative size", in: withFile(release.File{Path: "f", Size: -1}), field: "files[1].size", reason: "must be between 0 and"},
+		{name: "5 TiB file", in: withFile(release.File{Path: "f", Size: release.MaxFileSize})},
+		{name: "file over 5 TiB", in: withFile(release.File{Path: "f", Size: release.MaxFileSize + 1}), field: "files[1].size", reason: "5 TiB"},
+		{name: "largest int64 size", in: withFile(release.File{Path: "f", Size: math.MaxInt64}), field: "files[1].size", reason: "5 TiB"},
 		{name: "etag 256 bytes", in: withFile(release.File{Path: "f", ETag: strings.Repeat("e", 256)})},
 		{name: "etag quoted", in: withFile(release.File{Path: "f", ETag: `"9b2cf535f27731c974343645a3985328"`})},
 		{name: "etag 257 bytes", in: withFile(release.File{Path: "f", ETag: strings.Repeat("e", 257)}), field: "files[1].etag", reason: "at most 256 bytes"},
 		{name: "etag control char", in: withFile(release.File{Path: "f", ETag: "\"abc\x01\""}), field: "files[1].etag", reason: "control characters"},
 		{name: "etag newline", in: withFile(release.File{Path: "f", ETag: "abc\n"}), field: "files[1].etag", reason: "control characters"},
+		{name: "etag C1 CSI", in: withFile(release.File{Path: "f", ETag: "abc\u009b2J"}), field: "files[1].etag", reason: "control characters"},
 		{name: "etag DEL", in: withFile(release.File{Path: "f", ETag: "abc\x7f"}), field: "files[1].etag", reason: "control characters"},
 		{
 			name:   "checksum unknown algorithm",

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 const (
@@ -167,4 +168,49 @@ func cmpInt(a, b int) int {
 func FormatIndex(n uint64) string {
 	s := strconv.FormatUint(n, 10)
 	return strings.Repeat("0", 20-len(s)) + s
+}
+
+// IsControl reports the runes that a terminal acts on instead of showing:
+// C0 and C1 controls, DEL, the line and paragraph separators, and the
+// bidirectional controls that reorder text (U+061C, U+200E–U+200F,
+// U+202A–U+202E, U+2066–U+2069). No name, path or reason may carry them,
+// and the CLI escapes them in free text.
+func IsControl(r rune) bool {
+	switch {
+	case r < 0x20, r >= 0x7f && r < 0xa0:
+		return true
+	case r == 0x061c, r == 0x200e, r == 0x200f:
+		return true
+	case r >= 0x2028 && r <= 0x202e:
+		return true
+	case r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
+}
+
+// ValidateText checks free text that people read (a pause reason, a pod's
+// name): valid UTF-8, at most limit bytes, no control or bidirectional
+// characters (IsControl).
+func ValidateText(field, s string, limit int) error {
+	switch {
+	case len(s) > limit:
+		return invalid(field, s, "must be at most %d bytes", limit)
+	case !utf8.ValidString(s):
+		return invalid(field, s, "must be valid UTF-8")
+	}
+	if i := strings.IndexFunc(s, IsControl); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		return invalid(field, s, "must not contain control or bidirectional characters (U+%04X at byte %d)", r, i)
+	}
+	return nil
+}
+
+// MaxPauseReasonLength bounds the reason an operator gives for a pause.
+const MaxPauseReasonLength = 1024
+
+// ValidatePauseReason checks the reason of a pause: empty (the manager
+// fills one in) or text without control characters (ValidateText).
+func ValidatePauseReason(reason string) error {
+	return ValidateText("reason", reason, MaxPauseReasonLength)
 }

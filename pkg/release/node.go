@@ -105,11 +105,11 @@ func (p Progress) validate() error {
 	default:
 		return invalid("state", string(p.State), "must be pending, downloading, ready or failed")
 	}
-	if p.BytesDone < 0 {
-		return invalid("bytesDone", fmt.Sprint(p.BytesDone), "must not be negative")
+	if p.BytesDone < 0 || p.BytesDone > MaxReleaseSize {
+		return invalid("bytesDone", fmt.Sprint(p.BytesDone), "must not be negative or over %d (1 EiB)", int64(MaxReleaseSize))
 	}
-	if p.BytesTotal < 0 {
-		return invalid("bytesTotal", fmt.Sprint(p.BytesTotal), "must not be negative")
+	if p.BytesTotal < 0 || p.BytesTotal > MaxReleaseSize {
+		return invalid("bytesTotal", fmt.Sprint(p.BytesTotal), "must not be negative or over %d (1 EiB)", int64(MaxReleaseSize))
 	}
 	switch p.ErrorKind {
 	case ErrorKindOther, ErrorKindNoSpace:
@@ -119,9 +119,40 @@ func (p Progress) validate() error {
 	return nil
 }
 
+// Limits of the names a node reports about a pod: Kubernetes' own for
+// names (DNS-1123 subdomain) and namespaces (label), a UID's text form with
+// room to spare, and the CSI volume ID.
+const (
+	maxPodNameLength      = 253
+	maxPodNamespaceLength = 63
+	maxPodUIDLength       = 128
+	maxVolumeIDLength     = 256
+)
+
 func (v View) validate() error {
-	if v.VolumeID == "" || len(v.VolumeID) > 256 {
-		return invalid("volumeID", v.VolumeID, "must be 1 to 256 characters")
+	if v.VolumeID == "" {
+		return invalid("volumeID", v.VolumeID, "must be 1 to %d characters", maxVolumeIDLength)
+	}
+	// These names are shown to operators as they are: refuse anything a
+	// terminal would act on rather than show.
+	names := []struct {
+		field, value string
+		limit        int
+	}{
+		{"volumeID", v.VolumeID, maxVolumeIDLength},
+		{"podUID", v.PodUID, maxPodUIDLength},
+		{"podName", v.PodName, maxPodNameLength},
+		{"podNamespace", v.PodNamespace, maxPodNamespaceLength},
+	}
+	for _, n := range names {
+		if err := ValidateText(n.field, n.value, n.limit); err != nil {
+			return err
+		}
+	}
+	switch v.Medium {
+	case "", "disk", "memory":
+	default:
+		return invalid("medium", v.Medium, `must be empty, "disk" or "memory"`)
 	}
 	if err := ValidateChannelName(v.Channel); err != nil {
 		return err

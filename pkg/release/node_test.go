@@ -2,6 +2,7 @@ package release_test
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -55,11 +56,22 @@ func TestNodeStatusValidate(t *testing.T) {
 		{name: "unknown state", mutate: func(s *release.NodeStatus) { s.Releases[1].State = "done" }, field: "releases[1].state", reason: "must be pending"},
 		{name: "empty state", mutate: func(s *release.NodeStatus) { s.Releases[0].State = "" }, field: "releases[0].state"},
 		{name: "upper-case state", mutate: func(s *release.NodeStatus) { s.Releases[0].State = "Ready" }, field: "releases[0].state"},
+		{name: "bytesTotal over 1 EiB", mutate: func(s *release.NodeStatus) { s.Releases[1].BytesTotal = release.MaxReleaseSize + 1 }, field: "releases[1].bytesTotal", reason: "1 EiB"},
+		{name: "bytesDone of the largest int64", mutate: func(s *release.NodeStatus) { s.Releases[0].BytesDone = math.MaxInt64 }, field: "releases[0].bytesDone", reason: "1 EiB"},
 		{name: "negative bytesDone", mutate: func(s *release.NodeStatus) { s.Releases[1].BytesDone = -1 }, field: "releases[1].bytesDone", reason: "must not be negative"},
 		{name: "empty volume ID", mutate: func(s *release.NodeStatus) { s.Views[0].VolumeID = "" }, field: "views[0].volumeID", reason: "1 to 256"},
 		{name: "257-char volume ID", mutate: func(s *release.NodeStatus) { s.Views[1].VolumeID = strings.Repeat("v", 257) }, field: "views[1].volumeID"},
 		{name: "bad view channel", mutate: func(s *release.NodeStatus) { s.Views[1].Channel = "a_b" }, field: "views[1].channel"},
 		{name: "empty view channel", mutate: func(s *release.NodeStatus) { s.Views[0].Channel = "" }, field: "views[0].channel"},
+		{name: "pod name and namespace", mutate: func(s *release.NodeStatus) { s.Views[0].PodName, s.Views[0].PodNamespace = "web-0", "shop" }},
+		{name: "memory medium", mutate: func(s *release.NodeStatus) { s.Views[0].Medium = "memory" }},
+		{name: "escape in pod name", mutate: func(s *release.NodeStatus) { s.Views[0].PodName = "web\x1b[2J" }, field: "views[0].podName", reason: "control or bidirectional"},
+		{name: "RLO in pod namespace", mutate: func(s *release.NodeStatus) { s.Views[1].PodNamespace = "shop\u202e" }, field: "views[1].podNamespace", reason: "control or bidirectional"},
+		{name: "C1 CSI in pod UID", mutate: func(s *release.NodeStatus) { s.Views[0].PodUID = "uid\u009b2J" }, field: "views[0].podUID", reason: "control or bidirectional"},
+		{name: "newline in volume ID", mutate: func(s *release.NodeStatus) { s.Views[0].VolumeID = "vol\nforged" }, field: "views[0].volumeID", reason: "control or bidirectional"},
+		{name: "64-char pod namespace", mutate: func(s *release.NodeStatus) { s.Views[0].PodNamespace = strings.Repeat("n", 64) }, field: "views[0].podNamespace", reason: "at most 63"},
+		{name: "254-char pod name", mutate: func(s *release.NodeStatus) { s.Views[0].PodName = strings.Repeat("p", 254) }, field: "views[0].podName", reason: "at most 253"},
+		{name: "unknown medium", mutate: func(s *release.NodeStatus) { s.Views[0].Medium = "tape\x1b" }, field: "views[0].medium", reason: "disk"},
 		{name: "bad release wins over bad view", mutate: func(s *release.NodeStatus) { s.Releases[1].State, s.Views[0].VolumeID = "x", "" }, field: "releases[1].state"},
 	}
 	for _, tc := range tests {

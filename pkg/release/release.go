@@ -57,7 +57,7 @@ func (r Release) Summarize() Summary {
 	for _, d := range r.Datasets {
 		ds := DatasetSummary{Name: d.Name, Source: d.Source, Files: len(d.Manifest.Files), Bytes: d.Manifest.TotalSize()}
 		s.Files += ds.Files
-		s.Bytes += ds.Bytes
+		s.Bytes = AddSizes(s.Bytes, ds.Bytes)
 		s.Datasets = append(s.Datasets, ds)
 	}
 	return s
@@ -89,6 +89,9 @@ func (r Release) Validate() error {
 			return invalid(field+".name", d.Name, "duplicate of datasets[%d]", j)
 		}
 		seen[d.Name] = i
+	}
+	if total := r.Summarize().Bytes; total > MaxReleaseSize {
+		return invalid("datasets", fmt.Sprint(total), "the release's files add up to more than %d bytes (1 EiB)", int64(MaxReleaseSize))
 	}
 	return nil
 }

@@ -68,7 +68,7 @@ func (s Source) SplitAtPlaceholder() (dir, before, after string, ok bool) {
 // may appear once, inside the path.
 func ParseSource(uri string) (Source, error) {
 	const field = "source"
-	if strings.ContainsAny(uri, "\x00\r\n\t") {
+	if strings.IndexFunc(uri, IsControl) >= 0 {
 		return Source{}, invalid(field, uri, "must not contain control characters")
 	}
 	if n := strings.Count(uri, VersionPlaceholder); n > 1 {

@@ -161,6 +161,8 @@ func TestParseSourceRejects(t *testing.T) {
 		{name: "newline", in: "s3://bucket/a\nb/", reason: "control characters"},
 		{name: "carriage return", in: "file:///a\r/", reason: "control characters"},
 		{name: "tab", in: "s3://bucket/a\tb/", reason: "control characters"},
+		{name: "escape", in: "s3://bucket/a\x1b[2J/", reason: "control characters"},
+		{name: "right-to-left override", in: "file:///data/\u202egpj/", reason: "control characters"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

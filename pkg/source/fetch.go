@@ -25,6 +25,11 @@ var ErrChanged = errors.New("object changed since publish")
 // ErrMissing means an object of the manifest is not there any more.
 var ErrMissing = errors.New("object missing")
 
+// ErrUnreachable is wrapped by a read that gave up without an answer from
+// the store: connection refused or reset, name not resolved, no byte for
+// StallTimeout. It is a passing condition, not a defect of the data.
+var ErrUnreachable = errors.New("store unreachable")
+
 // Reader reads byte ranges of a dataset's files. Implementations are safe
 // for concurrent use; the cache calls ReadRange for many parts at once.
 type Reader interface {

@@ -284,11 +284,15 @@ func (q rangeRequest) changed(why string, err error) error {
 }
 
 func (q rangeRequest) exhausted(err error, attempts int, written int64) error {
-	return &readableError{
-		msg: fmt.Sprintf("source: %s: %s: giving up after %d attempts (%d of %d bytes written): %s",
-			q.obj, q.span(), attempts, written, q.n, detail(err)),
-		err: err,
+	// Every attempt failed on retryable grounds; without an HTTP status the
+	// store was never heard from (refused, reset, unresolvable, stalled):
+	// the caller may try again later (ErrUnreachable).
+	msg := fmt.Sprintf("source: %s: %s: giving up after %d attempts (%d of %d bytes written): %s",
+		q.obj, q.span(), attempts, written, q.n, detail(err))
+	if status, _ := statusOf(err); status == 0 {
+		err = errors.Join(ErrUnreachable, err)
 	}
+	return &readableError{msg: msg, err: err}
 }
 
 // detail is what the store or the network said, without the SDK's

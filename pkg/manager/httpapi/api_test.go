@@ -127,7 +127,7 @@ func TestBadInputs(t *testing.T) {
 		{"bad channel in path", call{"GET", "/v1/channels/Bad_Name", tokReader, ""}, 400, api.CodeInvalid, "DNS-1123", "channel"},
 		{"bad version", call{"POST", "/v1/channels/team-a/releases", tokAdmin, publishBody("../v2", "a")}, 400, api.CodeInvalid, "must match", "version"},
 		{"bad config", call{"POST", "/v1/channels", tokAdmin, `{"name":"x","config":{"keep":-1}}`}, 400, api.CodeInvalid, "between 1 and", "config.keep"},
-		{"bad duration", call{"POST", "/v1/channels", tokAdmin, `{"name":"x","config":{"maxAge":"soon"}}`}, 400, api.CodeInvalid, "invalid duration", ""},
+		{"bad duration", call{"POST", "/v1/channels", tokAdmin, `{"name":"x","config":{"maxAge":"soon"}}`}, 400, api.CodeInvalid, "must be a duration", "config.maxAge"},
 		// Manifests.
 		{"traversal path", call{"POST", "/v1/channels/team-a/releases", tokAdmin, publishBody("v2", "../../etc/passwd")}, 400, api.CodeInvalid, `".." segments`, "datasets[0].manifest.files[0].path"},
 		{"absolute path", call{"POST", "/v1/channels/team-a/releases", tokAdmin, publishBody("v2", "/etc/passwd")}, 400, api.CodeInvalid, "must be relative", "datasets[0].manifest.files[0].path"},

@@ -122,6 +122,11 @@ func (s *Server) pause(r *http.Request, _ auth.Principal) (int, any, error) {
 	if err := decode(r, s.opts.MaxBody, &req); err != nil {
 		return 0, nil, err
 	}
+	// The reason is shown on operators' terminals: refused at the edge
+	// when it carries control characters.
+	if err := release.ValidatePauseReason(req.Reason); err != nil {
+		return 0, nil, err
+	}
 	ch, err := s.m.Pause(r.Context(), r.PathValue("channel"), req.Reason)
 	return http.StatusOK, ch, err
 }

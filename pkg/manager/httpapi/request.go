@@ -6,12 +6,14 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hydra-csi/hydra/pkg/api"
 	"github.com/hydra-csi/hydra/pkg/manager/auth"
+	"github.com/hydra-csi/hydra/pkg/release"
 )
 
 // authenticate turns the Authorization header into a principal. Without a
@@ -53,7 +55,7 @@ func decode(r *http.Request, limit int64, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonError(err)
+		return jsonError(body, err)
 	}
 	if dec.More() {
 		return newHTTPError(http.StatusBadRequest, api.CodeInvalid, "", "body has data after the JSON value")
@@ -61,7 +63,9 @@ func decode(r *http.Request, limit int64, v any) error {
 	return nil
 }
 
-func jsonError(err error) error {
+// jsonError turns a decode error of body into a 400 naming the field, with
+// its array indices, where one is to blame.
+func jsonError(body []byte, err error) error {
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
@@ -70,9 +74,21 @@ func jsonError(err error) error {
 	case errors.As(err, &syntax):
 		return newHTTPError(http.StatusBadRequest, api.CodeInvalid, "", "malformed JSON at byte %d: %v", syntax.Offset, err)
 	case errors.As(err, &typ):
-		return newHTTPError(http.StatusBadRequest, api.CodeInvalid, typ.Field, "field %q: expected %s, got JSON %s", typ.Field, typ.Type, typ.Value)
+		field := typ.Field
+		// The decoder's own type errors carry where the value ends; a
+		// release.Duration's carry no offset, and sit in no array.
+		if p := fieldPath(body, typ.Offset); typ.Offset > 0 && p != "" {
+			field = p
+		}
+		if typ.Type == reflect.TypeFor[release.Duration]() {
+			return newHTTPError(http.StatusBadRequest, api.CodeInvalid, field, "field %q: must be a duration such as \"30s\", got %s", field, typ.Value)
+		}
+		return newHTTPError(http.StatusBadRequest, api.CodeInvalid, field, "field %q: expected %s, got JSON %s", field, typ.Type, typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		if p := keyPath(body, field); p != "" {
+			field = p // with the objects and indices around it
+		}
 		return newHTTPError(http.StatusBadRequest, api.CodeInvalid, field, "unknown field %q", field)
 	}
 	return newHTTPError(http.StatusBadRequest, api.CodeInvalid, "", "bad JSON: %v", err)
