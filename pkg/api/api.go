@@ -40,6 +40,9 @@ type PublishRequest struct {
 	Datasets []release.Dataset `json:"datasets"`
 	// NoPromote stores the release without moving the head to it.
 	NoPromote bool `json:"noPromote,omitempty"`
+	// AllowDatasetChange lets the release's dataset names differ from the
+	// head's; without it such a publish is refused (field "datasets").
+	AllowDatasetChange bool `json:"allowDatasetChange,omitempty"`
 }
 
 // PublishResponse tells what a publish did.
@@ -54,10 +57,16 @@ type VersionRequest struct {
 	Version string `json:"version"`
 }
 
-// RollbackRequest is POST .../rollback; an empty To means the release
-// published before the current head.
+// RollbackRequest is POST .../rollback; an empty To undoes the newest head
+// move that no rollback undid yet (see GET .../history).
 type RollbackRequest struct {
 	To string `json:"to,omitempty"`
+}
+
+// History is GET /v1/channels/{channel}/history: every recorded head
+// move, oldest first.
+type History struct {
+	Moves []release.HeadMove `json:"moves"`
 }
 
 // PauseRequest is POST .../pause.

@@ -157,7 +157,7 @@ func TestBadInputs(t *testing.T) {
 		{"unknown release", call{"GET", "/v1/channels/team-a/releases/v7", tokReader, ""}, 404, api.CodeNotFound, "team-a/v7: not found", ""},
 		{"head to unknown release", call{"PUT", "/v1/channels/team-a/head", tokAdmin, `{"version":"v7"}`}, 404, api.CodeNotFound, "not found", ""},
 		{"head without version", call{"PUT", "/v1/channels/team-a/head", tokAdmin, `{}`}, 400, api.CodeInvalid, "must not be empty", "version"},
-		{"rollback past the oldest", call{"POST", "/v1/channels/team-a/rollback", tokAdmin, `{}`}, 409, api.CodeConflict, "oldest release", ""},
+		{"rollback past the oldest", call{"POST", "/v1/channels/team-a/rollback", tokAdmin, `{}`}, 409, api.CodeConflict, "nothing was before it", ""},
 		{"unknown route", call{"GET", "/v1/nothing", tokReader, ""}, 404, "", "", ""},
 		{"wrong method", call{"PATCH", "/v1/channels", tokAdmin, `{}`}, 405, "", "", ""},
 	}

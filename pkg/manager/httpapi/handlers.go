@@ -80,6 +80,19 @@ func (s *Server) getManifest(r *http.Request, _ auth.Principal) (int, any, error
 	return http.StatusOK, rel, err
 }
 
+func (s *Server) deleteRelease(r *http.Request, _ auth.Principal) (int, any, error) {
+	auditFrom(r).setRelease(r.PathValue("version"))
+	return http.StatusNoContent, nil, s.m.DeleteRelease(r.Context(), r.PathValue("channel"), r.PathValue("version"))
+}
+
+func (s *Server) history(r *http.Request, _ auth.Principal) (int, any, error) {
+	moves, err := s.m.History(r.Context(), r.PathValue("channel"))
+	if moves == nil {
+		moves = []release.HeadMove{}
+	}
+	return http.StatusOK, api.History{Moves: moves}, err
+}
+
 func (s *Server) setHead(r *http.Request, _ auth.Principal) (int, any, error) {
 	var req api.VersionRequest
 	if err := decode(r, s.opts.MaxBody, &req); err != nil {
