@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -56,6 +57,9 @@ func listComplete(ctx context.Context, l source.Lister, spec publishSpec, c comp
 	for _, d := range spec.datasets {
 		src := d.source.WithVersion(version)
 		m, err := l.List(ctx, src)
+		if errors.Is(err, source.ErrEmpty) {
+			return nil, codedError{code: exitInvalid, err: fmt.Errorf("dataset %s: %w", d.name, err)}
+		}
 		if err != nil {
 			return nil, fmt.Errorf("dataset %s: %w", d.name, err)
 		}
