@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -184,4 +185,38 @@ func runTogether(fns ...func() error) []error {
 	close(start)
 	wg.Wait()
 	return errs
+}
+
+func TestPublishDatasetSetChange(t *testing.T) {
+	onEachStore(t, func(t *testing.T, m *manager.Manager) {
+		ctx := context.Background()
+		mustCreate(t, m, "s", release.Config{})
+		pub := func(version string, allow bool, names ...string) error {
+			req := api.PublishRequest{Version: version, AllowDatasetChange: allow}
+			for _, n := range names {
+				req.Datasets = append(req.Datasets, dataset(n, "f.bin"))
+			}
+			_, err := m.Publish(ctx, "s", "test", req)
+			return err
+		}
+		if err := pub("v1", false, "ann", "docs", "index"); err != nil {
+			t.Fatal(err)
+		}
+		err := pub("v2", false, "ann", "extra")
+		var fe *release.FieldError
+		if !errors.As(err, &fe) || fe.Field != "datasets" {
+			t.Fatalf("publish with another dataset set: %v, want a FieldError on datasets", err)
+		}
+		for _, want := range []string{"added: extra", "removed: docs, index", "head v1"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not name %q", err, want)
+			}
+		}
+		if err := pub("v2", true, "ann", "extra"); err != nil {
+			t.Fatalf("publish with allowDatasetChange: %v", err)
+		}
+		if d, _ := m.GetChannel(ctx, "s"); d.Channel.Head != "v2" {
+			t.Errorf("head = %s, want v2", d.Channel.Head)
+		}
+	})
 }
