@@ -181,3 +181,23 @@ func TestReleaseRm(t *testing.T) {
 	// The version name may be used again.
 	h.publishStub("rm", "scratch", true)
 }
+
+func TestChannelSet(t *testing.T) {
+	h := newHarness(t)
+	h.createChannel("cs")
+	out := h.ok("channel", "set", "cs", "--keep", "4", "--drain", "1m", "--require-marker", "_SUCCESS", "--min-objects", "2")
+	wantText(t, out, "keep 10 -> 4", `rollout.drain "30s" -> "1m0s"`, `requireMarker unset -> "_SUCCESS"`, "minObjects unset -> 2")
+	c := h.channel("cs").Config
+	if c.Keep != 4 || c.Rollout.Drain.Duration.Minutes() != 1 || c.RequireMarker != "_SUCCESS" || c.MinObjects != 2 || c.NodeKeep != release.DefaultNodeKeep {
+		t.Errorf("config after channel set = %+v", c)
+	}
+	wantText(t, h.ok("channel", "show", "cs"), "keep 4", "drain 1m0s", "require-marker _SUCCESS, min-objects 2")
+	r := h.run("channel", "set", "cs", "--keep", "-3")
+	checkFailure(t, nil, r, "keep", "-3")
+	if r.code != exitInvalid {
+		t.Errorf("channel set --keep -3: exit %d, want %d", r.code, exitInvalid)
+	}
+	if r := h.run("channel", "set", "cs"); r.code != exitUsage {
+		t.Errorf("channel set without a setting: exit %d, want %d", r.code, exitUsage)
+	}
+}

@@ -69,6 +69,23 @@ type History struct {
 	Moves []release.HeadMove `json:"moves"`
 }
 
+// ConfigChange is one channel setting a PATCH .../config changed: its
+// JSON path ("rollout.drain") and the old and new values as JSON ("unset"
+// for none).
+type ConfigChange struct {
+	Setting string `json:"setting"`
+	Old     string `json:"old"`
+	New     string `json:"new"`
+}
+
+// ConfigResponse answers PATCH /v1/channels/{channel}/config, whose body
+// is a JSON merge patch of the channel's config: the channel after the
+// change and what changed (empty when the patch changed nothing).
+type ConfigResponse struct {
+	Channel release.Channel `json:"channel"`
+	Changes []ConfigChange  `json:"changes"`
+}
+
 // PauseRequest is POST .../pause.
 type PauseRequest struct {
 	Reason string `json:"reason,omitempty"`

@@ -64,6 +64,15 @@ func (c *Client) Unpin(ctx context.Context, name string) (release.Channel, error
 	return c.channelOp(ctx, http.MethodDelete, name, "/pin", nil)
 }
 
+// PatchConfig changes a channel's settings with a JSON merge patch of its
+// config ({"keep": 5, "rollout": {"drain": "1m"}}; null resets a setting
+// to its default).
+func (c *Client) PatchConfig(ctx context.Context, name string, patch map[string]any) (api.ConfigResponse, error) {
+	var out api.ConfigResponse
+	err := c.do(ctx, http.MethodPatch, "/v1/channels/"+seg(name)+"/config", nil, patch, &out)
+	return out, err
+}
+
 // Pause stops the channel's rollouts.
 func (c *Client) Pause(ctx context.Context, name, reason string) (release.Channel, error) {
 	return c.channelOp(ctx, http.MethodPost, name, "/pause", api.PauseRequest{Reason: reason})

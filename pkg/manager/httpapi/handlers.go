@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -91,6 +92,21 @@ func (s *Server) history(r *http.Request, _ auth.Principal) (int, any, error) {
 		moves = []release.HeadMove{}
 	}
 	return http.StatusOK, api.History{Moves: moves}, err
+}
+
+// patchConfig applies a JSON merge patch to the channel's config; the
+// audit line carries each setting's old and new value.
+func (s *Server) patchConfig(r *http.Request, _ auth.Principal) (int, any, error) {
+	var patch json.RawMessage
+	if err := decode(r, s.opts.MaxBody, &patch); err != nil {
+		return 0, nil, err
+	}
+	ch, changes, err := s.m.PatchConfig(r.Context(), r.PathValue("channel"), patch)
+	if changes == nil {
+		changes = []api.ConfigChange{}
+	}
+	auditFrom(r).setChanges(changes)
+	return http.StatusOK, api.ConfigResponse{Channel: ch, Changes: changes}, err
 }
 
 func (s *Server) setHead(r *http.Request, _ auth.Principal) (int, any, error) {

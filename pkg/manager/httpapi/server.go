@@ -151,6 +151,7 @@ func (s *Server) apiRoutes() []route {
 		{"GET /v1/channels/{channel}/releases/{version}/manifest", auth.Read, nil, s.getManifest, false},
 		{"DELETE /v1/channels/{channel}/releases/{version}", auth.Publish, pathChannel, s.deleteRelease, false},
 		{"GET /v1/channels/{channel}/history", auth.Read, nil, s.history, false},
+		{"PATCH /v1/channels/{channel}/config", auth.Publish, pathChannel, s.patchConfig, false},
 		{"PUT /v1/channels/{channel}/head", auth.Publish, pathChannel, s.setHead, false},
 		{"POST /v1/channels/{channel}/rollback", auth.Publish, pathChannel, s.rollback, false},
 		{"PUT /v1/channels/{channel}/pin", auth.Publish, pathChannel, s.pin, false},
