@@ -43,7 +43,7 @@ var mutations = map[string]mutation{
 	"DELETE /v1/channels/{channel}":                    {path: "/v1/channels/team-a"},
 	"POST /v1/channels/{channel}/releases":             {path: "/v1/channels/team-a/releases", body: publishBody("v3", "a.bin"), publisher: true},
 	"DELETE /v1/channels/{channel}/releases/{version}": {path: "/v1/channels/team-a/releases/v1", publisher: true},
-	"PATCH /v1/channels/{channel}/config": {path: "/v1/channels/team-a/config", body: `{"keep":5}`, publisher: true},
+	"PATCH /v1/channels/{channel}/config":              {path: "/v1/channels/team-a/config", body: `{"keep":5}`, publisher: true},
 	"PUT /v1/channels/{channel}/head":                  {path: "/v1/channels/team-a/head", body: `{"version":"v1"}`, publisher: true},
 	"POST /v1/channels/{channel}/rollback":             {path: "/v1/channels/team-a/rollback", body: `{}`, publisher: true},
 	"PUT /v1/channels/{channel}/pin":                   {path: "/v1/channels/team-a/pin", body: `{"version":"v1"}`, publisher: true},
