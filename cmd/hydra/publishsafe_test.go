@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hydra-csi/hydra/pkg/api"
 	"github.com/hydra-csi/hydra/pkg/release"
@@ -199,5 +200,32 @@ func TestChannelSet(t *testing.T) {
 	}
 	if r := h.run("channel", "set", "cs"); r.code != exitUsage {
 		t.Errorf("channel set without a setting: exit %d, want %d", r.code, exitUsage)
+	}
+}
+
+// TestClockVersionCollision runs publishes within one second: each takes
+// the next free second, and a failing one shows its own error.
+func TestClockVersionCollision(t *testing.T) {
+	h := newHarness(t)
+	fd := newFileData(t)
+	h.createChannel("clock")
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	run := func(args ...string) result {
+		return h.runWith(t.Context(), nil, func(a *app) { a.now = func() time.Time { return at } }, args...)
+	}
+	args := []string{"-o", "json", "publish", "clock", "--dataset", "static=" + fd.staticURI}
+	for _, want := range []string{"2026-03-01T12-00-00", "2026-03-01T12-00-01"} {
+		r := run(args...)
+		var resp api.PublishResponse
+		decodeJSON(t, r.stdout, &resp)
+		if r.code != 0 || resp.Release.Version != want {
+			t.Fatalf("publish at the same second: exit %d, version %q, want %s; stderr %s", r.code, resp.Release.Version, want, r.stderr)
+		}
+	}
+	missing := "static=file://" + fd.root + "/no-such-dir/"
+	r := run("publish", "clock", "--dataset", missing)
+	line := checkFailure(t, nil, r, "no-such-dir")
+	if strings.Contains(line, "already exists") {
+		t.Errorf("a failing publish in the same second reported %q, not its own error", line)
 	}
 }
