@@ -229,3 +229,25 @@ func TestClockVersionCollision(t *testing.T) {
 		t.Errorf("a failing publish in the same second reported %q, not its own error", line)
 	}
 }
+
+// TestPublishMarkerSources gives markers per dataset, by flag and by
+// template; a dataset's own marker beats the default.
+func TestPublishMarkerSources(t *testing.T) {
+	h := newHarness(t)
+	root := t.TempDir()
+	makeTree(t, root, map[string]string{
+		"a/v1/x": "x", "a/v1/_OK": "", "b/v1/y": "y", "b/v1/_SUCCESS": "",
+		"a/v2/x": "x", "a/v2/_OK": "", "b/v2/y": "y", // b/v2 not finished
+	})
+	h.createChannel("ms")
+	a, b := "a=file://"+root+"/a/{VERSION}/", "b=file://"+root+"/b/{VERSION}/"
+	h.fails([]string{"publish", "ms", "--dataset", a, "--dataset", b, "--require-marker", "_SUCCESS", "--version", "v1"},
+		"dataset a", "marker _SUCCESS missing")
+	out := h.ok("publish", "ms", "--dataset", a, "--dataset", b, "--require-marker", "_SUCCESS", "--dataset-marker", "a=_OK")
+	wantText(t, out, "published ms/v1")
+	tmpl := writeFile(t, "t.yaml", "requireMarker: _SUCCESS\ndatasets:\n  - {name: a, uri: 'file://"+root+"/a/{VERSION}/', marker: _OK}\n"+
+		"  - {name: b, uri: 'file://"+root+"/b/{VERSION}/'}\n")
+	r := h.run("publish", "ms", "-f", tmpl)
+	checkFailure(t, nil, r, "nothing new", "v1", "dataset b", "marker _SUCCESS missing")
+	h.fails([]string{"publish", "ms", "--dataset", a, "--dataset-marker", "c=_OK"}, "--dataset-marker", `no dataset "c"`)
+}
