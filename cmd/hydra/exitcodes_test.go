@@ -22,6 +22,7 @@ func TestExitCodes(t *testing.T) {
 		code int
 	}{
 		{"done", nil, []string{"publish", "codes", "--dataset", data, "--version", "v2", "--no-promote"}, exitOK},
+		{"other failure: a source cannot be listed", nil, []string{"publish", "codes", "--dataset", "data=file://" + fd.root + "/no-such-dir/", "--version", "v4"}, exitFailed},
 		{"usage: missing argument", nil, []string{"release", "show", "codes"}, exitUsage},
 		{"usage: unknown flag", nil, []string{"publish", "codes", "--no-such-flag"}, exitUsage},
 		{"nothing new under auto", nil, []string{"publish", "codes", "--dataset", data}, exitNothingNew},
