@@ -16,11 +16,11 @@ import (
 func (a *app) channelCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "channel",
-		Short: "Create, list, show and delete channels",
+		Short: "Create, list, show, change and delete channels",
 		Args:  noArgs,
 		RunE:  helpOnly,
 	}
-	cmd.AddCommand(a.channelCreateCmd(), a.channelListCmd(), a.channelShowCmd(), a.channelDeleteCmd())
+	cmd.AddCommand(a.channelCreateCmd(), a.channelListCmd(), a.channelShowCmd(), a.channelSetCmd(), a.channelDeleteCmd())
 	return cmd
 }
 
@@ -145,6 +145,7 @@ func printChannel(w io.Writer, ch release.Channel) {
 	fmt.Fprintf(w, "Retention:\tkeep %d, max-age %s, node-keep %d\n", c.Keep, maxAge, c.NodeKeep)
 	fmt.Fprintf(w, "Rollout:\tmax-unavailable %d, drain %v, reload-timeout %v\n",
 		c.Rollout.MaxUnavailable, c.Rollout.Drain.Duration, c.Rollout.ReloadTimeout.Duration)
+	fmt.Fprintf(w, "Completeness:\trequire-marker %s, min-objects %d\n", orDash(c.RequireMarker), c.MinObjects)
 	fmt.Fprintf(w, "Created:\t%s\n", formatTime(ch.CreatedAt))
 }
 
@@ -178,4 +179,70 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// channelSetCmd changes settings of an existing channel: only the flags
+// given are sent, as a JSON merge patch the manager validates whole.
+func (a *app) channelSetCmd() *cobra.Command {
+	var f channelFlags
+	var marker string
+	var minObjects int
+	cmd := &cobra.Command{
+		Use:   "set NAME [--keep N] [--max-age D] [--node-keep N] [--max-unavailable N] [--drain D] [--reload-timeout D] [--require-marker KEY] [--min-objects N]",
+		Short: "Change a channel's settings; the manager validates them and logs old and new values",
+		Args:  exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			patch := settingsPatch(cmd, f, marker, minObjects)
+			if len(patch) == 0 {
+				return usageError{fmt.Errorf("channel set: give at least one setting flag (see hydra channel set --help)")}
+			}
+			return a.call(cmd, func(ctx context.Context, cl *client.Client) error {
+				resp, err := cl.PatchConfig(ctx, args[0], patch)
+				if err != nil {
+					return err
+				}
+				return a.render(resp, func(w io.Writer) {
+					if len(resp.Changes) == 0 {
+						fmt.Fprintf(w, "channel %s: no setting changed\n", args[0])
+					}
+					for _, c := range resp.Changes {
+						fmt.Fprintf(w, "channel %s: %s %s -> %s\n", args[0], c.Setting, c.Old, c.New)
+					}
+				})
+			})
+		},
+	}
+	fs := cmd.Flags()
+	fs.IntVar(&f.keep, "keep", 0, "releases the manager keeps")
+	fs.DurationVar(&f.maxAge, "max-age", 0, "remove releases older than this (0: no age limit)")
+	fs.IntVar(&f.nodeKeep, "node-keep", 0, "releases each node keeps")
+	fs.IntVar(&f.maxUnavailable, "max-unavailable", 0, "pods per workload drained at once")
+	fs.DurationVar(&f.drain, "drain", 0, "longest wait for a pod to leave its endpoints")
+	fs.DurationVar(&f.reloadTimeout, "reload-timeout", 0, "time a pod has to become Ready after a flip")
+	fs.StringVar(&marker, "require-marker", "", "key every dataset of a publish must have (empty: none)")
+	fs.IntVar(&minObjects, "min-objects", 0, "fewest files a published dataset may have (0: no minimum)")
+	return cmd
+}
+
+// settingsPatch is the merge patch of the setting flags given.
+func settingsPatch(cmd *cobra.Command, f channelFlags, marker string, minObjects int) map[string]any {
+	patch := map[string]any{}
+	rollout := map[string]any{}
+	set := func(flag string, m map[string]any, key string, v any) {
+		if cmd.Flags().Changed(flag) {
+			m[key] = v
+		}
+	}
+	set("keep", patch, "keep", f.keep)
+	set("max-age", patch, "maxAge", f.maxAge.String())
+	set("node-keep", patch, "nodeKeep", f.nodeKeep)
+	set("require-marker", patch, "requireMarker", marker)
+	set("min-objects", patch, "minObjects", minObjects)
+	set("max-unavailable", rollout, "maxUnavailable", f.maxUnavailable)
+	set("drain", rollout, "drain", f.drain.String())
+	set("reload-timeout", rollout, "reloadTimeout", f.reloadTimeout.String())
+	if len(rollout) > 0 {
+		patch["rollout"] = rollout
+	}
+	return patch
 }

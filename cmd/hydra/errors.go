@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"strings"
+	"syscall"
 
 	"github.com/hydra-csi/hydra/pkg/client"
+	"github.com/hydra-csi/hydra/pkg/release"
 )
 
 // describe renders an error as the single line printed after "hydra: ",
@@ -58,4 +62,96 @@ func oneLine(s string) string {
 		lines[i] = strings.TrimSpace(lines[i])
 	}
 	return strings.Join(lines, "; ")
+}
+
+// Exit codes: a script tells outcomes apart by them (docs/publishing.md
+// lists them). 1 is any other failure.
+const (
+	exitOK           = 0
+	exitFailed       = 1
+	exitUsage        = 2
+	exitNothingNew   = 3
+	exitNotFound     = 4
+	exitInvalid      = 5
+	exitUnauthorized = 6
+	exitUnreachable  = 7
+	exitConflict     = 8
+)
+
+// errNothingNew is `publish --version auto` finding no version the channel
+// does not already hold.
+var errNothingNew = errors.New("nothing new to publish")
+
+// usageError is a command line the CLI cannot run: wrong arguments, an
+// unknown flag.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// codedError is a refusal the CLI decides itself, before or instead of
+// asking the manager, with the exit code it ends in (exitInvalid for an
+// incomplete dataset, exitConflict for a version the channel holds).
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e codedError) Error() string { return e.err.Error() }
+func (e codedError) Unwrap() error { return e.err }
+
+func refuse(code int, format string, args ...any) error {
+	return codedError{code: code, err: fmt.Errorf(format, args...)}
+}
+
+func asCoded(err error, target *codedError) bool { return errors.As(err, target) }
+
+// exitCode maps an error to the process exit code.
+func exitCode(err error) int {
+	var ce *client.Error
+	var ue usageError
+	var coded codedError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.Is(err, errNothingNew):
+		return exitNothingNew
+	case errors.As(err, &coded):
+		return coded.code
+	case errors.Is(err, release.ErrInvalid):
+		return exitInvalid
+	case errors.As(err, &ce):
+		return statusExit(ce.Status)
+	case unreachable(err):
+		return exitUnreachable
+	}
+	return exitFailed
+}
+
+// statusExit maps a manager's HTTP status to an exit code.
+func statusExit(status int) int {
+	switch status {
+	case http.StatusNotFound:
+		return exitNotFound
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+		return exitInvalid
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return exitUnauthorized
+	case http.StatusConflict:
+		return exitConflict
+	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
+		return exitUnreachable
+	}
+	return exitFailed
+}
+
+// unreachable reports whether err means the manager did not answer: no
+// connection, or no answer in time.
+func unreachable(err error) bool {
+	var netErr net.Error
+	var opErr *net.OpError
+	return errors.As(err, &opErr) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
 }

@@ -45,10 +45,10 @@ func (a *app) rollbackCmd() *cobra.Command {
 	var to string
 	cmd := &cobra.Command{
 		Use:   "rollback CHANNEL",
-		Short: "Move the head back to the previous release, or to --to VERSION",
+		Short: "Move the head back to the previous head (undoing the last move), or to --to VERSION",
 		Args:  exactArgs("CHANNEL"),
 	}
-	cmd.Flags().StringVar(&to, "to", "", "release to move the head to (default: the one published before the head)")
+	cmd.Flags().StringVar(&to, "to", "", "release to move the head to (default: where the head was before its last move not yet undone; see hydra history)")
 	return a.headCmd(cmd, func(ctx context.Context, cl *client.Client, args []string) (release.Channel, error) {
 		return cl.Rollback(ctx, args[0], to)
 	})
@@ -68,7 +68,7 @@ func (a *app) pinCmd() *cobra.Command {
 func (a *app) unpinCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "unpin CHANNEL",
-		Short: "Release the pin; the head moves to the newest release",
+		Short: "Release the pin; the head returns to where it was before the pin, or to a release published with promotion meanwhile",
 		Args:  exactArgs("CHANNEL"),
 	}
 	return a.headCmd(cmd, func(ctx context.Context, cl *client.Client, args []string) (release.Channel, error) {

@@ -29,7 +29,7 @@ func TestHeadCommands(t *testing.T) {
 			want: release.Channel{Head: "v1"}, print: "channel heads: head v1\n"},
 		{name: "pin", args: []string{"pin", "heads", "v3"}, publish: "v4",
 			want: release.Channel{Head: "v3", Pinned: "v3"}, print: "channel heads: head v3, pinned to v3\n"},
-		{name: "unpin moves to newest", args: []string{"unpin", "heads"},
+		{name: "unpin moves to the release promoted while pinned", args: []string{"unpin", "heads"},
 			want: release.Channel{Head: "v4"}, print: "channel heads: head v4\n"},
 		{name: "pause", args: []string{"pause", "heads", "--reason", "bad shard"},
 			want:  release.Channel{Head: "v4", Paused: true, PauseReason: "bad shard"},
@@ -77,9 +77,11 @@ func TestHeadCommands(t *testing.T) {
 	for _, e := range errs {
 		t.Run(strings.Join(e.args, " "), func(t *testing.T) { h.sub(t).fails(e.args, e.want...) })
 	}
-	t.Run("rollback past the oldest", func(t *testing.T) {
+	t.Run("rollback after --to returns to the head before it", func(t *testing.T) {
 		h := h.sub(t)
 		h.ok("rollback", "heads", "--to", "v1")
-		h.fails([]string{"rollback", "heads"}, "oldest release")
+		if out := h.ok("rollback", "heads"); !strings.HasPrefix(out, "channel heads: head v4") {
+			t.Errorf("rollback after --to printed %q, want head v4 (the head before --to)", out)
+		}
 	})
 }

@@ -21,8 +21,9 @@ func main() {
 	os.Exit(code)
 }
 
-// run executes one command line and returns the process exit code. Every
-// failure ends in exactly one line "hydra: <reason>" on stderr.
+// run executes one command line and returns the process exit code (see
+// exitCode). Every failure ends in exactly one line "hydra: <reason>" on
+// stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) int {
 	return newApp(stdout, stderr, env).execute(ctx, args)
 }
@@ -33,7 +34,7 @@ func (a *app) execute(ctx context.Context, args []string) int {
 	cmd.SetArgs(args)
 	if err := cmd.ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(a.stderr, "hydra: %s\n", describe(err))
-		return 1
+		return exitCode(err)
 	}
-	return 0
+	return exitOK
 }

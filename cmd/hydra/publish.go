@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,8 +24,11 @@ func (a *app) publishCmd() *cobra.Command {
 			"(the default when a URI has one) picks the newest version present under every such URI;\n" +
 			"an explicit --version V fills it in. Without a placeholder the version defaults to the\n" +
 			"current time, YYYY-MM-DDThh-mm-ss (UTC).\n\n" +
-			"A template file (-f) holds version, datasets [{name, uri}] and noPromote; flags override\n" +
-			"and extend it.",
+			"A template file (-f) holds version, datasets [{name, uri, marker}], requireMarker and\n" +
+			"noPromote; flags override and extend it.\n\n" +
+			"Exit codes: 0 published, 3 nothing new (--version auto), 4 not found, 5 refused as\n" +
+			"invalid (incomplete dataset, changed dataset set), 6 unauthorized, 7 manager\n" +
+			"unreachable, 8 conflict (version exists).",
 		Args: exactArgs("CHANNEL"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.versionSet = cmd.Flags().Changed("version")
@@ -33,7 +37,7 @@ func (a *app) publishCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.publish(cmd, args[0], spec, f.wait)
+			return a.publish(cmd, args[0], spec, f)
 		},
 	}
 	fs := cmd.Flags()
@@ -42,13 +46,17 @@ func (a *app) publishCmd() *cobra.Command {
 	fs.StringVarP(&f.template, "file", "f", "", "YAML template: version, datasets [{name, uri}], noPromote")
 	fs.BoolVar(&f.noPromote, "no-promote", false, "store the release without moving the head to it")
 	fs.BoolVar(&f.wait, "wait", false, "after publishing, wait until every node serving the channel has the release ready")
+	fs.StringVar(&f.marker, "require-marker", "", "key (such as _SUCCESS) that must exist under every dataset's prefix; auto passes over versions without it")
+	fs.StringArrayVar(&f.markers, "dataset-marker", nil, "NAME=KEY: the marker of one dataset (repeatable)")
+	fs.BoolVar(&f.dryRun, "dry-run", false, "list and check, print what would be published and how it differs from the head; publish nothing")
+	fs.BoolVar(&f.allowDatasetChange, "allow-dataset-change", false, "publish even though the dataset names differ from the head's")
 	return cmd
 }
 
 // publish resolves the version, lists every dataset and stores the release.
 // The checks that need no listing come first: a listing of a large prefix
 // takes minutes, and its result is wasted if the manager then refuses.
-func (a *app) publish(cmd *cobra.Command, channel string, spec publishSpec, wait bool) error {
+func (a *app) publish(cmd *cobra.Command, channel string, spec publishSpec, f publishFlags) error {
 	if err := release.ValidateChannelName(channel); err != nil {
 		return err
 	}
@@ -57,95 +65,84 @@ func (a *app) publish(cmd *cobra.Command, channel string, spec publishSpec, wait
 		return err
 	}
 	ctx := cmd.Context()
-	existing, err := a.releases(ctx, cl, channel)
+	d, err := a.channelDetail(ctx, cl, channel)
 	if err != nil {
 		return err
 	}
-	lister := source.NewMux(source.Options{})
-	version, err := a.chooseVersion(ctx, lister, spec)
+	rel := release.Release{Channel: channel}
+	rel.Version, rel.Datasets, err = a.resolveRelease(ctx, spec, d)
 	if err != nil {
-		return err
-	}
-	if existing[version] {
-		return fmt.Errorf("release %s/%s already exists; publish under a new version", channel, version)
-	}
-	rel := release.Release{Channel: channel, Version: version}
-	if rel.Datasets, err = listDatasets(ctx, lister, spec, version); err != nil {
 		return err
 	}
 	// Checked here so that a bad manifest is reported before a large upload.
 	if err := rel.Validate(); err != nil {
 		return err
 	}
-	resp, err := a.sendPublish(ctx, cl, rel, spec.noPromote)
+	if !f.allowDatasetChange {
+		if err := release.CheckSameDatasets(headSummary(d), rel.Datasets); err != nil {
+			return fmt.Errorf("release %s/%s: %w", channel, rel.Version, err)
+		}
+	}
+	if f.dryRun {
+		return a.dryRun(ctx, cl, d, rel)
+	}
+	resp, err := a.sendPublish(ctx, cl, rel, api.PublishRequest{NoPromote: spec.noPromote, AllowDatasetChange: f.allowDatasetChange})
 	if err != nil {
 		return err
 	}
 	if err := a.render(resp, func(w io.Writer) { publishedTable(w, resp) }); err != nil {
 		return err
 	}
-	if !wait {
+	if !f.wait {
 		return nil
 	}
 	return a.waitAfterPublish(ctx, cl, resp)
 }
 
-// releases returns the versions the channel holds; it fails with the
-// manager's "not found" when the channel does not exist.
-func (a *app) releases(ctx context.Context, cl *client.Client, channel string) (map[string]bool, error) {
-	ctx, cancel := a.request(ctx)
-	defer cancel()
-	rels, err := cl.ListReleases(ctx, channel)
-	if err != nil {
-		return nil, err
+// headSummary is the head release among d's releases (zero without head).
+func headSummary(d api.ChannelDetail) release.Summary {
+	for _, r := range d.Releases {
+		if r.Version == d.Channel.Head {
+			return r
+		}
 	}
-	have := make(map[string]bool, len(rels))
-	for _, r := range rels {
-		have[r.Version] = true
-	}
-	return have, nil
+	return release.Summary{}
 }
 
-// chooseVersion turns the spec's version into the one to publish (DESIGN
-// §9): auto when a URI holds {VERSION} and nothing else is asked, the
-// current time otherwise.
-func (a *app) chooseVersion(ctx context.Context, l source.Lister, spec publishSpec) (string, error) {
+// resolveRelease turns the spec's version into the one to publish (DESIGN
+// §9) and lists its datasets, each checked for completeness: auto when a
+// URI holds {VERSION} and nothing else is asked, the current time
+// otherwise. A clock-derived version the channel already holds moves on
+// to the next second, so two runs within one second do not collide and
+// the second still reports its own outcome.
+func (a *app) resolveRelease(ctx context.Context, spec publishSpec, d api.ChannelDetail) (string, []release.Dataset, error) {
+	existing := make(map[string]bool, len(d.Releases))
+	for _, r := range d.Releases {
+		existing[r.Version] = true
+	}
+	lister := source.NewMux(source.Options{})
+	c := newCompleteness(spec, d.Channel.Config)
 	v := spec.version
-	if v == "" {
-		if !spec.hasPlaceholder() {
-			return release.NewVersion(a.now()), nil
+	switch {
+	case v == "" && !spec.hasPlaceholder():
+		t := a.now()
+		for v = release.NewVersion(t); existing[v]; v = release.NewVersion(t) {
+			t = t.Add(time.Second)
 		}
-		v = versionAuto
+	case v == "" || v == versionAuto:
+		return resolveAuto(ctx, lister, spec, c, existing)
+	case existing[v]:
+		return "", nil, refuse(exitConflict, "release %s/%s already exists; publish under a new version", d.Channel.Name, v)
 	}
-	if v != versionAuto {
-		return v, nil
-	}
-	resolved, err := source.ResolveVersion(ctx, l, spec.placeholderSources())
-	if err != nil {
-		return "", fmt.Errorf("--version auto: %w", err)
-	}
-	return resolved, nil
+	datasets, err := listComplete(ctx, lister, spec, c, v)
+	return v, datasets, err
 }
 
-// listDatasets lists each dataset's source, resolved to version, into its
-// manifest.
-func listDatasets(ctx context.Context, l source.Lister, spec publishSpec, version string) ([]release.Dataset, error) {
-	out := make([]release.Dataset, 0, len(spec.datasets))
-	for _, d := range spec.datasets {
-		src := d.source.WithVersion(version)
-		m, err := l.List(ctx, src)
-		if err != nil {
-			return nil, fmt.Errorf("dataset %s: %w", d.name, err)
-		}
-		out = append(out, release.Dataset{Name: d.name, Source: src.String(), Manifest: m})
-	}
-	return out, nil
-}
-
-func (a *app) sendPublish(ctx context.Context, cl *client.Client, rel release.Release, noPromote bool) (api.PublishResponse, error) {
+func (a *app) sendPublish(ctx context.Context, cl *client.Client, rel release.Release, req api.PublishRequest) (api.PublishResponse, error) {
 	ctx, cancel := a.request(ctx)
 	defer cancel()
-	return cl.Publish(ctx, rel.Channel, api.PublishRequest{Version: rel.Version, Datasets: rel.Datasets, NoPromote: noPromote})
+	req.Version, req.Datasets = rel.Version, rel.Datasets
+	return cl.Publish(ctx, rel.Channel, req)
 }
 
 func publishedTable(w io.Writer, resp api.PublishResponse) {

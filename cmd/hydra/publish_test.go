@@ -69,14 +69,14 @@ func TestPublishFile(t *testing.T) {
 	})
 	t.Run("placeholder without version resolves auto, static dataset joins", func(t *testing.T) {
 		h := h.sub(t)
-		out := h.ok("publish", "files", "--dataset", "data="+fd.dataURI, "--dataset", "static="+fd.staticURI)
+		out := h.ok("publish", "files", "--dataset", "data="+fd.dataURI, "--dataset", "static="+fd.staticURI, "--allow-dataset-change")
 		wantText(t, out, "published files/v10", "promoted: head is v10", "static", "data")
 		checkFileManifest(t, h, "files", "v10", "static", filepath.Join(fd.root, "static"))
 	})
 	t.Run("no placeholder, no version: timestamp version", func(t *testing.T) {
 		h := h.sub(t)
 		var resp api.PublishResponse
-		decodeJSON(t, h.ok("-o", "json", "publish", "files", "--dataset", "static="+fd.staticURI), &resp)
+		decodeJSON(t, h.ok("-o", "json", "publish", "files", "--dataset", "static="+fd.staticURI, "--allow-dataset-change"), &resp)
 		if _, ok := release.ParseVersionTime(resp.Release.Version); !ok || resp.Head != resp.Release.Version {
 			t.Errorf("publish = %+v, want a promoted YYYY-MM-DDThh-mm-ss version", resp)
 		}
@@ -84,7 +84,7 @@ func TestPublishFile(t *testing.T) {
 	t.Run("no-promote leaves the head", func(t *testing.T) {
 		h := h.sub(t)
 		before := h.channel("files").Head
-		out := h.ok("publish", "files", "--dataset", "data="+fd.dataURI, "--version", "v2", "--no-promote")
+		out := h.ok("publish", "files", "--dataset", "data="+fd.dataURI, "--version", "v2", "--no-promote", "--allow-dataset-change")
 		wantText(t, out, "published files/v2", "not promoted: head stays "+before)
 		if got := h.channel("files").Head; got != before {
 			t.Errorf("head after --no-promote = %s, want %s", got, before)
@@ -160,7 +160,7 @@ func TestPublishTemplate(t *testing.T) {
 	}
 	// Flags override the version and add a dataset.
 	var resp api.PublishResponse
-	decodeJSON(t, h.ok("-o", "json", "publish", "tmpl", "-f", base, "--version", "v2", "--dataset", "static="+fd.staticURI), &resp)
+	decodeJSON(t, h.ok("-o", "json", "publish", "tmpl", "-f", base, "--version", "v2", "--dataset", "static="+fd.staticURI, "--allow-dataset-change"), &resp)
 	names := []string{}
 	for _, d := range resp.Release.Datasets {
 		names = append(names, d.Name)
@@ -169,7 +169,7 @@ func TestPublishTemplate(t *testing.T) {
 		t.Errorf("template+flags published %s with %v, want v2 with [data static]", resp.Release.Version, names)
 	}
 	// A flag dataset of a template dataset's name replaces it.
-	decodeJSON(t, h.ok("-o", "json", "publish", "tmpl", "-f", base, "--version", "v5", "--dataset", "data="+fd.staticURI), &resp)
+	decodeJSON(t, h.ok("-o", "json", "publish", "tmpl", "-f", base, "--version", "v5", "--dataset", "data="+fd.staticURI, "--allow-dataset-change"), &resp)
 	if ds := resp.Release.Datasets; len(ds) != 1 || ds[0].Name != "data" || ds[0].Source != fd.staticURI {
 		t.Errorf("flag over template dataset published %+v, want data from %s", ds, fd.staticURI)
 	}

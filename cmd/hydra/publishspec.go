@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -20,11 +21,15 @@ type publishTemplate struct {
 	Version   string            `json:"version,omitempty"`
 	Datasets  []templateDataset `json:"datasets"`
 	NoPromote bool              `json:"noPromote,omitempty"`
+	// RequireMarker is every dataset's marker unless the dataset names its own.
+	RequireMarker string `json:"requireMarker,omitempty"`
 }
 
 type templateDataset struct {
 	Name string `json:"name"`
 	URI  string `json:"uri"`
+	// Marker is the key whose presence marks this dataset complete.
+	Marker string `json:"marker,omitempty"`
 }
 
 // publishSpec is a publish checked for form, before anything is listed:
@@ -33,6 +38,8 @@ type publishSpec struct {
 	version   string
 	datasets  []datasetSpec
 	noPromote bool
+	// marker is the default marker of datasets without their own.
+	marker string
 }
 
 // datasetSpec is one dataset with its parsed source; origin names where
@@ -42,6 +49,8 @@ type datasetSpec struct {
 	source   release.Source
 	origin   string
 	fromFlag bool
+	// marker is the key that marks the dataset's upload finished.
+	marker string
 }
 
 // publishFlags are the flags of `publish` as given.
@@ -51,6 +60,11 @@ type publishFlags struct {
 	template  string
 	noPromote bool
 	wait      bool
+	// marker is --require-marker, markers the --dataset-marker NAME=KEY.
+	marker  string
+	markers []string
+	// dryRun and allowDatasetChange are --dry-run and --allow-dataset-change.
+	dryRun, allowDatasetChange bool
 	// versionSet and noPromoteSet tell an explicit flag from its default,
 	// since explicit flags override the template.
 	versionSet, noPromoteSet bool
@@ -84,7 +98,29 @@ func buildSpec(f publishFlags) (publishSpec, error) {
 	if f.noPromoteSet {
 		spec.noPromote = f.noPromote
 	}
+	if f.marker != "" {
+		spec.marker = f.marker
+	}
+	if err := spec.setMarkers(f.markers); err != nil {
+		return publishSpec{}, err
+	}
 	return spec, spec.check()
+}
+
+// setMarkers applies each --dataset-marker NAME=KEY to its dataset.
+func (s *publishSpec) setMarkers(args []string) error {
+	for _, arg := range args {
+		name, key, ok := strings.Cut(arg, "=")
+		if !ok || key == "" {
+			return usageError{fmt.Errorf("--dataset-marker %q: want NAME=KEY, e.g. ann=_SUCCESS", arg)}
+		}
+		i := slices.IndexFunc(s.datasets, func(d datasetSpec) bool { return d.name == name })
+		if i < 0 {
+			return usageError{fmt.Errorf("--dataset-marker %q: no dataset %q is given", arg, name)}
+		}
+		s.datasets[i].marker = key
+	}
+	return nil
 }
 
 // readTemplate decodes the YAML strictly: an unknown key is most likely a
@@ -113,13 +149,14 @@ func yamlReason(err error) string {
 }
 
 func templateSpec(path string, t publishTemplate) (publishSpec, error) {
-	spec := publishSpec{version: t.Version, noPromote: t.NoPromote}
+	spec := publishSpec{version: t.Version, noPromote: t.NoPromote, marker: t.RequireMarker}
 	for i, td := range t.Datasets {
 		origin := fmt.Sprintf("-f %s: datasets[%d]", path, i)
 		d, err := newDatasetSpec(td.Name, td.URI, origin)
 		if err != nil {
 			return publishSpec{}, err
 		}
+		d.marker = td.Marker
 		if err := spec.add(d); err != nil {
 			return publishSpec{}, err
 		}
@@ -183,7 +220,22 @@ func (s publishSpec) check() error {
 			return fmt.Errorf("--version: %w", err)
 		}
 	}
+	for _, d := range s.datasets {
+		if m := d.markerOr(s.marker); m != "" {
+			if err := release.ValidatePath(m); err != nil {
+				return fmt.Errorf("dataset %s: marker: %w", d.name, err)
+			}
+		}
+	}
 	return nil
+}
+
+// markerOr is the dataset's own marker, else def.
+func (d datasetSpec) markerOr(def string) string {
+	if d.marker != "" {
+		return d.marker
+	}
+	return def
 }
 
 func (s publishSpec) hasPlaceholder() bool {

@@ -15,11 +15,11 @@ import (
 func (a *app) releaseCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "release",
-		Short: "List and show a channel's releases",
+		Short: "List, show, compare and remove a channel's releases",
 		Args:  noArgs,
 		RunE:  helpOnly,
 	}
-	cmd.AddCommand(a.releaseListCmd(), a.releaseShowCmd())
+	cmd.AddCommand(a.releaseListCmd(), a.releaseShowCmd(), a.releaseDiffCmd(), a.releaseRmCmd())
 	return cmd
 }
 

@@ -12,7 +12,7 @@ func TestReleaseCommands(t *testing.T) {
 	fd := newFileData(t)
 	h.createChannel("rel")
 	h.ok("publish", "rel", "--dataset", "data="+fd.dataURI, "--dataset", "static="+fd.staticURI, "--version", "v1")
-	h.ok("publish", "rel", "--dataset", "data="+fd.dataURI, "--version", "v2", "--no-promote")
+	h.ok("publish", "rel", "--dataset", "data="+fd.dataURI, "--version", "v2", "--no-promote", "--allow-dataset-change")
 
 	var list api.ReleaseList
 	decodeJSON(t, h.ok("-o", "json", "release", "ls", "rel"), &list)

@@ -75,6 +75,7 @@ func (a *app) rootCmd() *cobra.Command {
 	}
 	// The CLI surface is a contract (DESIGN §9): no implicit completion command.
 	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	a.addGlobalFlags(root)
@@ -82,7 +83,8 @@ func (a *app) rootCmd() *cobra.Command {
 		a.channelCmd(),
 		a.publishCmd(),
 		a.releaseCmd(),
-		a.rollbackCmd(), a.pinCmd(), a.unpinCmd(), a.pauseCmd(), a.resumeCmd(),
+		a.promoteCmd(), a.rollbackCmd(), a.pinCmd(), a.unpinCmd(), a.pauseCmd(), a.resumeCmd(),
+		a.historyCmd(),
 		a.statusCmd(),
 		a.pullCmd(),
 		a.demoCmd(),
@@ -108,10 +110,10 @@ func (a *app) validateGlobals() error {
 	switch a.output {
 	case outputTable, outputJSON, outputYAML:
 	default:
-		return fmt.Errorf("-o %q: want table, json or yaml", a.output)
+		return usageError{fmt.Errorf("-o %q: want table, json or yaml", a.output)}
 	}
 	if a.timeout < 0 {
-		return fmt.Errorf("--timeout %v: must not be negative", a.timeout)
+		return usageError{fmt.Errorf("--timeout %v: must not be negative", a.timeout)}
 	}
 	return nil
 }
@@ -218,7 +220,7 @@ func (a *app) call(cmd *cobra.Command, fn func(ctx context.Context, cl *client.C
 // `hydra channel lst` is an error rather than a help page and exit 0.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return fmt.Errorf("%sunknown command %q (see %s --help)", where(cmd), args[0], cmd.CommandPath())
+		return usageError{fmt.Errorf("%sunknown command %q (see %s --help)", where(cmd), args[0], cmd.CommandPath())}
 	}
 	return nil
 }
@@ -235,7 +237,7 @@ func exactArgs(usage ...string) cobra.PositionalArgs {
 			if want == "" {
 				want = "no arguments"
 			}
-			return fmt.Errorf("%sexpected %s, got %s", where(cmd), want, countArgs(args))
+			return usageError{fmt.Errorf("%sexpected %s, got %s", where(cmd), want, countArgs(args))}
 		}
 		return nil
 	}

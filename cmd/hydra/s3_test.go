@@ -89,7 +89,7 @@ func TestPublishS3(t *testing.T) {
 	})
 	t.Run("explicit version", func(t *testing.T) {
 		h := h.sub(t)
-		out := h.ok("publish", "search", "--dataset", "model=s3://datasets/models/{VERSION}/", "--version", february)
+		out := h.ok("publish", "search", "--dataset", "model=s3://datasets/models/{VERSION}/", "--version", february, "--allow-dataset-change")
 		wantText(t, out, "published search/"+february, "model", "10 B", "s3://datasets/models/"+february+"/", "promoted: head is "+february)
 	})
 	t.Run("missing bucket", func(t *testing.T) {

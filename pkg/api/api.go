@@ -40,6 +40,9 @@ type PublishRequest struct {
 	Datasets []release.Dataset `json:"datasets"`
 	// NoPromote stores the release without moving the head to it.
 	NoPromote bool `json:"noPromote,omitempty"`
+	// AllowDatasetChange lets the release's dataset names differ from the
+	// head's; without it such a publish is refused (field "datasets").
+	AllowDatasetChange bool `json:"allowDatasetChange,omitempty"`
 }
 
 // PublishResponse tells what a publish did.
@@ -54,10 +57,33 @@ type VersionRequest struct {
 	Version string `json:"version"`
 }
 
-// RollbackRequest is POST .../rollback; an empty To means the release
-// published before the current head.
+// RollbackRequest is POST .../rollback; an empty To undoes the newest head
+// move that no rollback undid yet (see GET .../history).
 type RollbackRequest struct {
 	To string `json:"to,omitempty"`
+}
+
+// History is GET /v1/channels/{channel}/history: every recorded head
+// move, oldest first.
+type History struct {
+	Moves []release.HeadMove `json:"moves"`
+}
+
+// ConfigChange is one channel setting a PATCH .../config changed: its
+// JSON path ("rollout.drain") and the old and new values as JSON ("unset"
+// for none).
+type ConfigChange struct {
+	Setting string `json:"setting"`
+	Old     string `json:"old"`
+	New     string `json:"new"`
+}
+
+// ConfigResponse answers PATCH /v1/channels/{channel}/config, whose body
+// is a JSON merge patch of the channel's config: the channel after the
+// change and what changed (empty when the patch changed nothing).
+type ConfigResponse struct {
+	Channel release.Channel `json:"channel"`
+	Changes []ConfigChange  `json:"changes"`
 }
 
 // PauseRequest is POST .../pause.

@@ -47,7 +47,8 @@ func (c *Client) SetHead(ctx context.Context, name, version string) (release.Cha
 	return c.channelOp(ctx, http.MethodPut, name, "/head", api.VersionRequest{Version: version})
 }
 
-// Rollback moves the head to `to`, or to the release before the head.
+// Rollback moves the head to `to`, or undoes the newest head move not yet
+// undone.
 func (c *Client) Rollback(ctx context.Context, name, to string) (release.Channel, error) {
 	return c.channelOp(ctx, http.MethodPost, name, "/rollback", api.RollbackRequest{To: to})
 }
@@ -57,9 +58,19 @@ func (c *Client) Pin(ctx context.Context, name, version string) (release.Channel
 	return c.channelOp(ctx, http.MethodPut, name, "/pin", api.VersionRequest{Version: version})
 }
 
-// Unpin releases the pin; the head moves to the newest release.
+// Unpin releases the pin; the head moves to the newest release published
+// with promotion while pinned, else back to the head before the pin.
 func (c *Client) Unpin(ctx context.Context, name string) (release.Channel, error) {
 	return c.channelOp(ctx, http.MethodDelete, name, "/pin", nil)
+}
+
+// PatchConfig changes a channel's settings with a JSON merge patch of its
+// config ({"keep": 5, "rollout": {"drain": "1m"}}; null resets a setting
+// to its default).
+func (c *Client) PatchConfig(ctx context.Context, name string, patch map[string]any) (api.ConfigResponse, error) {
+	var out api.ConfigResponse
+	err := c.do(ctx, http.MethodPatch, "/v1/channels/"+seg(name)+"/config", nil, patch, &out)
+	return out, err
 }
 
 // Pause stops the channel's rollouts.
@@ -104,6 +115,19 @@ func (c *Client) GetManifest(ctx context.Context, channel, version string) (rele
 	var out release.Release
 	err := c.do(ctx, http.MethodGet, "/v1/channels/"+seg(channel)+"/releases/"+seg(version)+"/manifest", nil, nil, &out)
 	return out, err
+}
+
+// DeleteRelease removes a release that is not the head, not pinned and
+// not in use by a view.
+func (c *Client) DeleteRelease(ctx context.Context, channel, version string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/channels/"+seg(channel)+"/releases/"+seg(version), nil, nil, nil)
+}
+
+// History returns a channel's head moves, oldest first.
+func (c *Client) History(ctx context.Context, channel string) ([]release.HeadMove, error) {
+	var out api.History
+	err := c.do(ctx, http.MethodGet, "/v1/channels/"+seg(channel)+"/history", nil, nil, &out)
+	return out.Moves, err
 }
 
 // ListNodes returns every node's last report.

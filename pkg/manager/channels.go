@@ -3,7 +3,6 @@ package manager
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/hydra-csi/hydra/pkg/api"
 	"github.com/hydra-csi/hydra/pkg/release"
@@ -70,106 +69,6 @@ func (m *Manager) DeleteChannel(ctx context.Context, name string) error {
 		m.logger().Info("channel deleted", "channel", name)
 	}
 	return err
-}
-
-// SetHead points the channel's head at version.
-func (m *Manager) SetHead(ctx context.Context, name, version string) (release.Channel, error) {
-	if err := validRelease(name, version); err != nil {
-		return release.Channel{}, err
-	}
-	ch, err := m.store.UpdateChannel(ctx, name, func(ch *release.Channel) error {
-		if ch.Pinned != "" && ch.Pinned != version {
-			return fmt.Errorf("manager: channel %s: %w to %s; unpin it first", name, ErrPinned, ch.Pinned)
-		}
-		m.touch(ch)
-		ch.Head = version
-		return nil
-	})
-	m.countHeadMove(err, "set")
-	return ch, err
-}
-
-// Rollback moves the head back: to version to, or when to is empty, to the
-// release published just before the current head.
-func (m *Manager) Rollback(ctx context.Context, name, to string) (release.Channel, error) {
-	if err := validNames(name, to); err != nil {
-		return release.Channel{}, err
-	}
-	rels, err := m.store.ListReleases(ctx, name)
-	if err != nil {
-		return release.Channel{}, err
-	}
-	ch, err := m.store.UpdateChannel(ctx, name, func(ch *release.Channel) error {
-		if ch.Pinned != "" {
-			return fmt.Errorf("manager: channel %s: %w to %s; unpin it first", name, ErrPinned, ch.Pinned)
-		}
-		target := to
-		if target == "" {
-			prev, err := previousRelease(name, ch.Head, rels)
-			if err != nil {
-				return err
-			}
-			target = prev
-		}
-		m.touch(ch)
-		ch.Head = target
-		return nil
-	})
-	m.countHeadMove(err, "rollback")
-	return ch, err
-}
-
-// previousRelease is the release published just before head.
-func previousRelease(channel, head string, rels []release.Summary) (string, error) {
-	sort.Slice(rels, func(i, j int) bool { return rels[i].Seq < rels[j].Seq })
-	for i, r := range rels {
-		if r.Version == head {
-			if i == 0 {
-				return "", fmt.Errorf("manager: channel %s: %w: %s is the oldest release", channel, ErrNoRelease, head)
-			}
-			return rels[i-1].Version, nil
-		}
-	}
-	return "", fmt.Errorf("manager: channel %s: %w: the head %q is not among its releases", channel, ErrNoRelease, head)
-}
-
-// Pin holds the head at version until Unpin.
-func (m *Manager) Pin(ctx context.Context, name, version string) (release.Channel, error) {
-	if err := validRelease(name, version); err != nil {
-		return release.Channel{}, err
-	}
-	ch, err := m.store.UpdateChannel(ctx, name, func(ch *release.Channel) error {
-		m.touch(ch)
-		ch.Head, ch.Pinned = version, version
-		return nil
-	})
-	m.countHeadMove(err, "pin")
-	return ch, err
-}
-
-// Unpin releases the pin and moves the head to the newest release, which
-// is where it would be had the pin never been set.
-func (m *Manager) Unpin(ctx context.Context, name string) (release.Channel, error) {
-	if err := release.ValidateChannelName(name); err != nil {
-		return release.Channel{}, err
-	}
-	rels, err := m.store.ListReleases(ctx, name)
-	if err != nil {
-		return release.Channel{}, err
-	}
-	ch, err := m.store.UpdateChannel(ctx, name, func(ch *release.Channel) error {
-		if ch.Pinned == "" {
-			return nil
-		}
-		m.touch(ch)
-		ch.Pinned = ""
-		if len(rels) > 0 {
-			ch.Head = rels[len(rels)-1].Version
-		}
-		return nil
-	})
-	m.countHeadMove(err, "unpin")
-	return ch, err
 }
 
 // Pause stops rollouts of the channel, recording why.

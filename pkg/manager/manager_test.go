@@ -86,7 +86,7 @@ func TestHeadMoves(t *testing.T) {
 		{"pin", func() (release.Channel, error) { return m.Pin(ctx, "c", "v2") }, "v2", nil},
 		{"set head while pinned", func() (release.Channel, error) { return m.SetHead(ctx, "c", "v3") }, "v2", manager.ErrPinned},
 		{"rollback while pinned", func() (release.Channel, error) { return m.Rollback(ctx, "c", "") }, "v2", manager.ErrPinned},
-		{"unpin goes to newest", func() (release.Channel, error) { return m.Unpin(ctx, "c") }, "v3", nil},
+		{"unpin returns to the head before the pin", func() (release.Channel, error) { return m.Unpin(ctx, "c") }, "v1", nil},
 	}
 	for _, st := range steps {
 		_, err := st.do()

@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/hydra-csi/hydra/pkg/api"
 	"github.com/hydra-csi/hydra/pkg/release"
@@ -21,7 +22,9 @@ func (m *Manager) Publish(ctx context.Context, channel, publisher string, req ap
 		Publisher: publisher,
 		Datasets:  req.Datasets,
 	}
-	stored, promoted, err := m.store.Publish(ctx, rel, !req.NoPromote)
+	stored, promoted, err := m.store.PublishWith(ctx, rel, store.PublishOptions{
+		Promote: !req.NoPromote, AllowDatasetChange: req.AllowDatasetChange,
+	})
 	m.metrics.publishes.WithLabelValues(publishResult(err)).Inc()
 	if err != nil {
 		return api.PublishResponse{}, err
@@ -75,4 +78,29 @@ func (m *Manager) GetManifest(ctx context.Context, channel, version string) (rel
 		return release.Release{}, err
 	}
 	return m.store.GetManifest(ctx, channel, version)
+}
+
+// DeleteRelease removes a release that is not the head, not pinned and not
+// in any view a node reports (a pod's current or pinned release); the
+// store refuses the head and the pin inside the delete's transaction.
+func (m *Manager) DeleteRelease(ctx context.Context, channel, version string) error {
+	if err := validRelease(channel, version); err != nil {
+		return err
+	}
+	st, err := m.ChannelStatus(ctx, channel)
+	if err != nil {
+		return err
+	}
+	err = m.store.DeleteRelease(ctx, channel, version, func(release.Channel) error {
+		for _, p := range st.Pods {
+			if p.Current == version || p.Pinned == version || p.Target == version {
+				return fmt.Errorf("manager: release %s/%s: %w by volume %s on node %s", channel, version, ErrInUse, p.VolumeID, p.Node)
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		m.logger().Info("release removed", "channel", channel, "release", version, "by", actor(ctx))
+	}
+	return err
 }

@@ -1,6 +1,7 @@
 package release
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -27,6 +28,15 @@ type Config struct {
 	NodeKeep int `json:"nodeKeep"`
 	// Rollout is how the controller moves pods to a new head.
 	Rollout RolloutPolicy `json:"rollout"`
+	// RequireMarker, when set, is the key (relative to each dataset's
+	// prefix) whose presence marks a dataset's upload as finished, such as
+	// _SUCCESS; hydra publish refuses a version without it and
+	// --version auto passes over such versions. The marker is not part of
+	// the manifest.
+	RequireMarker string `json:"requireMarker,omitempty"`
+	// MinObjects, when set, is the fewest files a dataset may have: hydra
+	// publish refuses (and --version auto passes over) a version with fewer.
+	MinObjects int `json:"minObjects,omitempty"`
 }
 
 // RolloutPolicy governs the readiness-drained rollout (DESIGN §6).
@@ -74,6 +84,14 @@ func (c Config) Validate() error {
 		return invalid("rollout.drain", c.Rollout.Drain.String(), "must not be negative")
 	case c.Rollout.ReloadTimeout.Duration <= 0:
 		return invalid("rollout.reloadTimeout", c.Rollout.ReloadTimeout.String(), "must be positive")
+	case c.MinObjects < 0:
+		return invalid("minObjects", fmt.Sprint(c.MinObjects), "must not be negative")
+	}
+	if c.RequireMarker != "" {
+		var fe *FieldError
+		if err := ValidatePath(c.RequireMarker); errors.As(err, &fe) {
+			return invalid("requireMarker", c.RequireMarker, "a key below each dataset's prefix %s", fe.Reason)
+		}
 	}
 	return nil
 }

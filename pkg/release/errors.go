@@ -53,3 +53,9 @@ func prefixed(parent string, err error) error {
 	}
 	return err
 }
+
+// NewFieldError is a FieldError for callers outside this package that
+// validate input of their own (a channel config patch).
+func NewFieldError(field, value, reason string) error {
+	return invalid(field, value, "%s", reason)
+}

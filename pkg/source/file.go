@@ -52,7 +52,7 @@ func (l *Local) List(ctx context.Context, src release.Source) (release.Manifest,
 		return release.Manifest{}, fmt.Errorf("source: %s: %w", src, err)
 	}
 	if len(files) == 0 {
-		return release.Manifest{}, fmt.Errorf("source: %s: no files under directory", src)
+		return release.Manifest{}, fmt.Errorf("source: %s: no files under directory: %w", src, ErrEmpty)
 	}
 	err = forEach(ctx, len(files), l.concurrency, func(ctx context.Context, i int) error {
 		return hashFile(ctx, src.Prefix, &files[i])

@@ -98,7 +98,7 @@ func (s *S3) List(ctx context.Context, src release.Source) (release.Manifest, er
 		return release.Manifest{}, err
 	}
 	if len(files) == 0 {
-		return release.Manifest{}, fmt.Errorf("source: %s: no objects under prefix", src)
+		return release.Manifest{}, fmt.Errorf("source: %s: no objects under prefix: %w", src, ErrEmpty)
 	}
 	heads := toHead(reports)
 	err = forEach(ctx, len(heads), s.concurrency, func(ctx context.Context, i int) error {

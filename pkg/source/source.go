@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -95,6 +96,10 @@ func (m *Mux) lister(ctx context.Context, scheme string) (Lister, error) {
 	m.listers[scheme] = l
 	return l, nil
 }
+
+// ErrEmpty means a source holds nothing to publish: an empty prefix or
+// directory (often an upload that has not started).
+var ErrEmpty = errors.New("empty")
 
 // ResolveVersion implements `--version auto`: the newest version (per
 // release.CompareVersions) that is present under every source. A release's

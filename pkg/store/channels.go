@@ -15,6 +15,9 @@ import (
 type channelRecord struct {
 	release.Channel
 	NextSeq uint64 `json:"nextSeq"`
+	// History is the channel's head moves, written by the transaction of
+	// each move.
+	History release.History `json:"history"`
 }
 
 func channelKey(name string) string { return prefixChannels + name }
@@ -107,15 +110,44 @@ func (s *Store) releaseCounts(ctx context.Context) (map[string]int, error) {
 // compare-and-swap, retrying on conflict (fn may run several times and must
 // only depend on its argument). When fn moves Head or Pinned to a version,
 // the same transaction checks that the release still exists, so the head
-// can never point at a release that retention removed meanwhile.
+// can never point at a release that retention removed meanwhile. It
+// returns the channel as committed.
 func (s *Store) UpdateChannel(ctx context.Context, name string, fn func(*release.Channel) error) (release.Channel, error) {
+	return s.updateChannel(ctx, name, false, func(st *ChannelState) error { return fn(st.Channel) })
+}
+
+// ChannelState is what UpdateChannelReleases hands its function: the
+// channel and its head history to change, and the channel's releases in
+// publish order as they stand at the version of the record being swapped.
+type ChannelState struct {
+	Channel  *release.Channel
+	History  *release.History
+	Releases []release.Summary
+}
+
+// UpdateChannelReleases is UpdateChannel for changes that depend on the
+// release list (rollback, unpin, promote): the list is read after the
+// channel record and the swap is conditional on that record, and every
+// publish and every head move rewrites the record, so fn decides on a list
+// and a head that no concurrent writer changed in between.
+func (s *Store) UpdateChannelReleases(ctx context.Context, name string, fn func(*ChannelState) error) (release.Channel, error) {
+	return s.updateChannel(ctx, name, true, fn)
+}
+
+func (s *Store) updateChannel(ctx context.Context, name string, withReleases bool, fn func(*ChannelState) error) (release.Channel, error) {
 	for range maxCASAttempts {
 		rec, version, err := s.getChannel(ctx, name)
 		if err != nil {
 			return release.Channel{}, err
 		}
+		st := &ChannelState{Channel: &rec.Channel, History: &rec.History}
+		if withReleases {
+			if st.Releases, err = s.listReleases(ctx, name); err != nil {
+				return release.Channel{}, err
+			}
+		}
 		before := rec.Channel
-		if err := fn(&rec.Channel); err != nil {
+		if err := fn(st); err != nil {
 			return release.Channel{}, err
 		}
 		rec.Name = name
@@ -142,9 +174,30 @@ func (s *Store) UpdateChannel(ctx context.Context, name string, fn func(*release
 			}
 			return release.Channel{}, err
 		}
-		return s.GetChannel(ctx, name)
+		return s.committed(ctx, rec, st.Releases)
 	}
 	return release.Channel{}, fmt.Errorf("store: channel %s: gave up after %d conflicting updates: %w", name, maxCASAttempts, ErrConflict)
+}
+
+// committed is the channel as a swap stored it, with its release count
+// (from rels when the update read them).
+func (s *Store) committed(ctx context.Context, rec channelRecord, rels []release.Summary) (release.Channel, error) {
+	if rels != nil {
+		rec.Releases = len(rels)
+		return rec.Channel, nil
+	}
+	kvs, err := s.b.List(ctx, releasePrefix(rec.Name))
+	if err != nil {
+		return release.Channel{}, err
+	}
+	rec.Releases = len(kvs)
+	return rec.Channel, nil
+}
+
+// ChannelHistory returns a channel's head moves, oldest first.
+func (s *Store) ChannelHistory(ctx context.Context, name string) ([]release.HeadMove, error) {
+	rec, _, err := s.getChannel(ctx, name)
+	return rec.History.Moves, err
 }
 
 // releaseChecks returns a check op for each release that after newly points

@@ -55,6 +55,22 @@ func blobPrefix(channel, version, blob string) string {
 //     means another publisher won the race: re-read and try again.
 //  4. On failure, remove the chunks written in step 2.
 func (s *Store) Publish(ctx context.Context, rel release.Release, promote bool) (release.Release, bool, error) {
+	return s.PublishWith(ctx, rel, PublishOptions{Promote: promote, AllowDatasetChange: true})
+}
+
+// PublishOptions say how PublishWith treats the head.
+type PublishOptions struct {
+	// Promote moves the head to the release unless the channel is pinned.
+	Promote bool
+	// AllowDatasetChange lets the release's dataset names differ from the
+	// head's; without it such a release is refused (a FieldError on
+	// "datasets"), checked in the transaction that stores it.
+	AllowDatasetChange bool
+}
+
+// PublishWith is Publish with options; a promotion is recorded in the
+// channel's head history, by rel.Publisher.
+func (s *Store) PublishWith(ctx context.Context, rel release.Release, opts PublishOptions) (release.Release, bool, error) {
 	if err := rel.Validate(); err != nil {
 		return release.Release{}, false, err
 	}
@@ -65,7 +81,7 @@ func (s *Store) Publish(ctx context.Context, rel release.Release, promote bool) 
 	if err != nil {
 		return release.Release{}, false, err
 	}
-	out, promoted, err := s.commitRelease(ctx, rel, ref, promote) // (3)
+	out, promoted, err := s.commitRelease(ctx, rel, ref, opts) // (3)
 	if err != nil {
 		s.dropBlob(rel.Channel, rel.Version, ref.Blob) // (4)
 	}
@@ -86,18 +102,28 @@ func (s *Store) checkPublishable(ctx context.Context, rel release.Release) error
 	return err
 }
 
-func (s *Store) commitRelease(ctx context.Context, rel release.Release, ref manifestRef, promote bool) (release.Release, bool, error) {
+func (s *Store) commitRelease(ctx context.Context, rel release.Release, ref manifestRef, opts PublishOptions) (release.Release, bool, error) {
 	relKey := releaseKey(rel.Channel, rel.Version)
 	for range maxCASAttempts {
 		rec, version, err := s.getChannel(ctx, rel.Channel)
 		if err != nil {
 			return release.Release{}, false, err
 		}
+		ops, err := s.sameDatasets(ctx, rec.Channel, rel, opts)
+		if err != nil {
+			return release.Release{}, false, err
+		}
 		rec.NextSeq++
 		rel.Seq = rec.NextSeq
-		promoted := promote && rec.Pinned == ""
-		if promoted {
+		before := rec.Channel
+		promoted := opts.Promote && rec.Pinned == ""
+		switch {
+		case promoted:
 			rec.Head = rel.Version
+			rec.History.Record(before, rec.Channel, rel.CreatedAt, rel.Publisher, release.CausePublish)
+		case opts.Promote:
+			// Held by the pin: unpin moves the head here.
+			rec.History.PromotedWhilePinned = rel.Version
 		}
 		rec.UpdatedAt = rel.CreatedAt
 		chVal, err := encodeValue(rec)
@@ -108,21 +134,44 @@ func (s *Store) commitRelease(ctx context.Context, rel release.Release, ref mani
 		if err != nil {
 			return release.Release{}, false, err
 		}
-		err = s.b.Txn(ctx, []Op{
-			{Kind: OpPut, Key: channelKey(rel.Channel), Value: chVal, Cond: CondVersion, Version: version},
-			{Kind: OpPut, Key: relKey, Value: relVal, Cond: CondAbsent},
-		})
+		err = s.b.Txn(ctx, append(ops,
+			Op{Kind: OpPut, Key: channelKey(rel.Channel), Value: chVal, Cond: CondVersion, Version: version},
+			Op{Kind: OpPut, Key: relKey, Value: relVal, Cond: CondAbsent},
+		))
+		var ce *ConflictError
 		switch {
 		case conflictOn(err, channelKey(rel.Channel)):
 			continue
 		case conflictOn(err, relKey):
 			return release.Release{}, false, fmt.Errorf("store: release %s/%s: %w", rel.Channel, rel.Version, ErrExists)
+		case errors.As(err, &ce):
+			continue // the head release checked by sameDatasets changed
 		case err != nil:
 			return release.Release{}, false, err
 		}
 		return rel, promoted, nil
 	}
 	return release.Release{}, false, fmt.Errorf("store: channel %s: gave up publishing after %d conflicts: %w", rel.Channel, maxCASAttempts, ErrConflict)
+}
+
+// sameDatasets refuses rel when its dataset names differ from the head's
+// (unless allowed) and returns a check that the head release is still the
+// one compared with. A channel without a head has nothing to compare.
+func (s *Store) sameDatasets(ctx context.Context, ch release.Channel, rel release.Release, opts PublishOptions) ([]Op, error) {
+	if opts.AllowDatasetChange || ch.Head == "" {
+		return nil, nil
+	}
+	head, headVersion, err := s.getRelease(ctx, ch.Name, ch.Head)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil // removed meanwhile; the channel swap will conflict
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := release.CheckSameDatasets(head.Summary, rel.Datasets); err != nil {
+		return nil, fmt.Errorf("store: release %s/%s: %w", rel.Channel, rel.Version, err)
+	}
+	return []Op{{Kind: OpCheck, Key: releaseKey(ch.Name, ch.Head), Cond: CondVersion, Version: headVersion}}, nil
 }
 
 // writeManifests stores the datasets (with their manifests) as gzip'd JSON
@@ -207,6 +256,12 @@ func (s *Store) ListReleases(ctx context.Context, channel string) ([]release.Sum
 	if _, _, err := s.getChannel(ctx, channel); err != nil {
 		return nil, err
 	}
+	return s.listReleases(ctx, channel)
+}
+
+// listReleases is ListReleases without the check that the channel exists
+// (an empty list for a channel that does not).
+func (s *Store) listReleases(ctx context.Context, channel string) ([]release.Summary, error) {
 	kvs, err := s.b.List(ctx, releasePrefix(channel))
 	if err != nil {
 		return nil, err

@@ -5,7 +5,7 @@
 //
 // Key layout (relative to the backend's root):
 //
-//	channels/<channel>                          channel record (config, head, pin, next seq)
+//	channels/<channel>                          channel record (config, head, pin, next seq, head history)
 //	releases/<channel>/<version>                release record (summary + manifest reference)
 //	manifests/<channel>/<version>/<blob>/<n>    gzip'd JSON manifests, chunked to the backend's value limit
 //	nodes/<node>                                the node's last status report

@@ -157,7 +157,12 @@ func TestBadInputs(t *testing.T) {
 		{"unknown release", call{"GET", "/v1/channels/team-a/releases/v7", tokReader, ""}, 404, api.CodeNotFound, "team-a/v7: not found", ""},
 		{"head to unknown release", call{"PUT", "/v1/channels/team-a/head", tokAdmin, `{"version":"v7"}`}, 404, api.CodeNotFound, "not found", ""},
 		{"head without version", call{"PUT", "/v1/channels/team-a/head", tokAdmin, `{}`}, 400, api.CodeInvalid, "must not be empty", "version"},
-		{"rollback past the oldest", call{"POST", "/v1/channels/team-a/rollback", tokAdmin, `{}`}, 409, api.CodeConflict, "oldest release", ""},
+		{"rollback past the oldest", call{"POST", "/v1/channels/team-a/rollback", tokAdmin, `{}`}, 409, api.CodeConflict, "nothing was before it", ""},
+		{"changed dataset set", call{"POST", "/v1/channels/team-a/releases", tokAdmin, strings.Replace(publishBody("v8", "a"), `"name":"index"`, `"name":"other"`, 1)},
+			400, api.CodeInvalid, "added: other; removed: index", "datasets"},
+		{"unknown setting", call{"PATCH", "/v1/channels/team-a/config", tokAdmin, `{"kepe":1}`}, 400, api.CodeInvalid, "not a channel setting", "kepe"},
+		{"bad setting", call{"PATCH", "/v1/channels/team-a/config", tokAdmin, `{"rollout":{"maxUnavailable":-2}}`}, 400, api.CodeInvalid, "at least 1", "rollout.maxUnavailable"},
+		{"remove the head", call{"DELETE", "/v1/channels/team-a/releases/v1", tokAdmin, ""}, 409, api.CodeConflict, "head or pinned", ""},
 		{"unknown route", call{"GET", "/v1/nothing", tokReader, ""}, 404, "", "", ""},
 		{"wrong method", call{"PATCH", "/v1/channels", tokAdmin, `{}`}, 405, "", "", ""},
 	}

@@ -3,9 +3,11 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"k8s.io/klog/v2"
 
+	"github.com/hydra-csi/hydra/pkg/api"
 	"github.com/hydra-csi/hydra/pkg/manager/auth"
 )
 
@@ -27,6 +29,8 @@ type auditRecord struct {
 
 	principal, role, clientCert string
 	channel, release, node      string
+	// changes is a config patch's "setting: old -> new" list.
+	changes string
 }
 
 type auditKey struct{}
@@ -66,6 +70,17 @@ func (a *auditRecord) setRelease(version string) {
 	}
 }
 
+func (a *auditRecord) setChanges(changes []api.ConfigChange) {
+	if a == nil {
+		return
+	}
+	parts := make([]string, len(changes))
+	for i, c := range changes {
+		parts[i] = c.Setting + ": " + c.Old + " -> " + c.New
+	}
+	a.changes = strings.Join(parts, "; ")
+}
+
 // log writes the record's line.
 func (a *auditRecord) log() {
 	logger := klog.Background().WithName("audit")
@@ -75,7 +90,7 @@ func (a *auditRecord) log() {
 	kv := []any{"principal", a.principal, "role", a.role, "method", a.r.Method, "route", a.rt.pattern,
 		"action", a.rt.act.String(), "status", a.status.status, "remote", a.r.RemoteAddr}
 	for _, f := range []struct{ key, value string }{
-		{"channel", a.channel}, {"release", a.release}, {"node", a.node}, {"clientCert", a.clientCert},
+		{"channel", a.channel}, {"release", a.release}, {"node", a.node}, {"clientCert", a.clientCert}, {"changes", a.changes},
 	} {
 		if f.value != "" {
 			kv = append(kv, f.key, f.value)

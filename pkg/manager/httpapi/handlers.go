@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -78,6 +79,34 @@ func (s *Server) getRelease(r *http.Request, _ auth.Principal) (int, any, error)
 func (s *Server) getManifest(r *http.Request, _ auth.Principal) (int, any, error) {
 	rel, err := s.m.GetManifest(r.Context(), r.PathValue("channel"), r.PathValue("version"))
 	return http.StatusOK, rel, err
+}
+
+func (s *Server) deleteRelease(r *http.Request, _ auth.Principal) (int, any, error) {
+	auditFrom(r).setRelease(r.PathValue("version"))
+	return http.StatusNoContent, nil, s.m.DeleteRelease(r.Context(), r.PathValue("channel"), r.PathValue("version"))
+}
+
+func (s *Server) history(r *http.Request, _ auth.Principal) (int, any, error) {
+	moves, err := s.m.History(r.Context(), r.PathValue("channel"))
+	if moves == nil {
+		moves = []release.HeadMove{}
+	}
+	return http.StatusOK, api.History{Moves: moves}, err
+}
+
+// patchConfig applies a JSON merge patch to the channel's config; the
+// audit line carries each setting's old and new value.
+func (s *Server) patchConfig(r *http.Request, _ auth.Principal) (int, any, error) {
+	var patch json.RawMessage
+	if err := decode(r, s.opts.MaxBody, &patch); err != nil {
+		return 0, nil, err
+	}
+	ch, changes, err := s.m.PatchConfig(r.Context(), r.PathValue("channel"), patch)
+	if changes == nil {
+		changes = []api.ConfigChange{}
+	}
+	auditFrom(r).setChanges(changes)
+	return http.StatusOK, api.ConfigResponse{Channel: ch, Changes: changes}, err
 }
 
 func (s *Server) setHead(r *http.Request, _ auth.Principal) (int, any, error) {

@@ -39,12 +39,14 @@ type mutation struct {
 // TestMutatingRoutesEnforceScopes fails for a route that has none, so a
 // new route cannot go untested.
 var mutations = map[string]mutation{
-	"POST /v1/channels":                    {path: "/v1/channels", body: `{"name":"team-new"}`, publisher: true},
-	"DELETE /v1/channels/{channel}":        {path: "/v1/channels/team-a"},
-	"POST /v1/channels/{channel}/releases": {path: "/v1/channels/team-a/releases", body: publishBody("v3", "a.bin"), publisher: true},
-	"PUT /v1/channels/{channel}/head":      {path: "/v1/channels/team-a/head", body: `{"version":"v1"}`, publisher: true},
-	"POST /v1/channels/{channel}/rollback": {path: "/v1/channels/team-a/rollback", body: `{}`, publisher: true},
-	"PUT /v1/channels/{channel}/pin":       {path: "/v1/channels/team-a/pin", body: `{"version":"v1"}`, publisher: true},
+	"POST /v1/channels":                                {path: "/v1/channels", body: `{"name":"team-new"}`, publisher: true},
+	"DELETE /v1/channels/{channel}":                    {path: "/v1/channels/team-a"},
+	"POST /v1/channels/{channel}/releases":             {path: "/v1/channels/team-a/releases", body: publishBody("v3", "a.bin"), publisher: true},
+	"DELETE /v1/channels/{channel}/releases/{version}": {path: "/v1/channels/team-a/releases/v1", publisher: true},
+	"PATCH /v1/channels/{channel}/config":              {path: "/v1/channels/team-a/config", body: `{"keep":5}`, publisher: true},
+	"PUT /v1/channels/{channel}/head":                  {path: "/v1/channels/team-a/head", body: `{"version":"v1"}`, publisher: true},
+	"POST /v1/channels/{channel}/rollback":             {path: "/v1/channels/team-a/rollback", body: `{}`, publisher: true},
+	"PUT /v1/channels/{channel}/pin":                   {path: "/v1/channels/team-a/pin", body: `{"version":"v1"}`, publisher: true},
 	"DELETE /v1/channels/{channel}/pin": {path: "/v1/channels/team-a/pin", publisher: true,
 		prepare: []call{{"PUT", "/v1/channels/team-a/pin", tokAdmin, `{"version":"v1"}`}}},
 	"POST /v1/channels/{channel}/pause": {path: "/v1/channels/team-a/pause", body: `{"reason":"scope test"}`, publisher: true},

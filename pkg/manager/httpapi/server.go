@@ -149,6 +149,9 @@ func (s *Server) apiRoutes() []route {
 		{"POST /v1/channels/{channel}/releases", auth.Publish, pathChannel, s.publish, false},
 		{"GET /v1/channels/{channel}/releases/{version}", auth.Read, nil, s.getRelease, false},
 		{"GET /v1/channels/{channel}/releases/{version}/manifest", auth.Read, nil, s.getManifest, false},
+		{"DELETE /v1/channels/{channel}/releases/{version}", auth.Publish, pathChannel, s.deleteRelease, false},
+		{"GET /v1/channels/{channel}/history", auth.Read, nil, s.history, false},
+		{"PATCH /v1/channels/{channel}/config", auth.Publish, pathChannel, s.patchConfig, false},
 		{"PUT /v1/channels/{channel}/head", auth.Publish, pathChannel, s.setHead, false},
 		{"POST /v1/channels/{channel}/rollback", auth.Publish, pathChannel, s.rollback, false},
 		{"PUT /v1/channels/{channel}/pin", auth.Publish, pathChannel, s.pin, false},
@@ -201,6 +204,8 @@ func (s *Server) handle(rt route) {
 			writeError(w, r, forbidden(p, rt.act, name))
 			return
 		}
+		// Head moves record who asked for them.
+		r = r.WithContext(manager.WithActor(r.Context(), p.ID))
 		status, body, err := rt.h(r, p)
 		if err != nil {
 			writeError(w, r, err)
