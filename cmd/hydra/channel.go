@@ -145,7 +145,7 @@ func printChannel(w io.Writer, ch release.Channel) {
 	fmt.Fprintf(w, "Retention:\tkeep %d, max-age %s, node-keep %d\n", c.Keep, maxAge, c.NodeKeep)
 	fmt.Fprintf(w, "Rollout:\tmax-unavailable %d, drain %v, reload-timeout %v\n",
 		c.Rollout.MaxUnavailable, c.Rollout.Drain.Duration, c.Rollout.ReloadTimeout.Duration)
-	fmt.Fprintf(w, "Completeness:\trequire-marker %s, min-objects %d\n", orDash(c.RequireMarker), c.MinObjects)
+	fmt.Fprintf(w, "Completeness:\trequire-marker %s, min-objects %d\n", safe(orDash(c.RequireMarker)), c.MinObjects)
 	fmt.Fprintf(w, "Created:\t%s\n", formatTime(ch.CreatedAt))
 }
 
@@ -206,7 +206,7 @@ func (a *app) channelSetCmd() *cobra.Command {
 						fmt.Fprintf(w, "channel %s: no setting changed\n", args[0])
 					}
 					for _, c := range resp.Changes {
-						fmt.Fprintf(w, "channel %s: %s %s -> %s\n", args[0], c.Setting, c.Old, c.New)
+						fmt.Fprintf(w, "channel %s: %s %s -> %s\n", args[0], safe(c.Setting), safe(c.Old), safe(c.New))
 					}
 				})
 			})

@@ -63,7 +63,7 @@ func diffTable(w io.Writer, d release.Diff) {
 			paths []string
 		}{{"+", ds.Added}, {"-", ds.Removed}, {"~", ds.Changed}} {
 			for _, p := range set.paths {
-				fmt.Fprintf(w, "%s %s/%s\n", set.mark, ds.Name, p)
+				fmt.Fprintf(w, "%s %s/%s\n", set.mark, ds.Name, safe(p))
 			}
 		}
 	}
