@@ -172,6 +172,11 @@ type DesiredChannel struct {
 	Pinned   string `json:"pinned,omitempty"`
 	NodeKeep int    `json:"nodeKeep"`
 	Paused   bool   `json:"paused,omitempty"`
+	// HeadIdentity and PinnedIdentity tell the head's and the pin's
+	// publish from an earlier release of the same name; absent (zero)
+	// from a manager that does not send them.
+	HeadIdentity   Identity `json:"headIdentity,omitzero"`
+	PinnedIdentity Identity `json:"pinnedIdentity,omitzero"`
 }
 
 // DesiredView asks the node to point one pod's view at a release.
@@ -180,4 +185,6 @@ type DesiredView struct {
 	PodUID   string `json:"podUID,omitempty"`
 	Channel  string `json:"channel"`
 	Release  string `json:"release"`
+	// ReleaseIdentity is Release's identity; zero when not known.
+	ReleaseIdentity Identity `json:"releaseIdentity,omitzero"`
 }
