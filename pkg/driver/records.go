@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/hydra-csi/hydra/pkg/release"
 	"github.com/hydra-csi/hydra/pkg/source"
 )
 
@@ -30,8 +31,11 @@ type stageRecord struct {
 	VolumeID string      `json:"volumeID"`
 	Attrs    volumeAttrs `json:"attrs"`
 	// Release is the release made present at stage time.
-	Release     string `json:"release"`
-	StagingPath string `json:"stagingPath,omitempty"`
+	Release string `json:"release"`
+	// Identity is which publish of Release it was (release.Identity); zero
+	// when the manager did not say, and in records written before.
+	Identity    release.Identity `json:"identity,omitzero"`
+	StagingPath string           `json:"stagingPath,omitempty"`
 	// Ephemeral: an inline volume, staged by its publish and unstaged by
 	// its unpublish.
 	Ephemeral bool `json:"ephemeral,omitempty"`
