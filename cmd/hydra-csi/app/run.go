@@ -137,6 +137,11 @@ func startNode(opts Options, cl *client.Client, reg prometheus.Registerer, keys 
 	if err != nil {
 		return nil, err
 	}
+	// Partial downloads a run before this one gave up on give their space
+	// back now rather than at the agent's first pass.
+	if _, err := c.SweepPartials(opts.PartialDownloadGrace); err != nil {
+		klog.ErrorS(err, "Removing abandoned partial downloads at start-up")
+	}
 	n := &node{cache: c, views: cache.NewViews(c.Layout())}
 	if opts.SpareViewTrees {
 		if err := n.views.EnableSpares(cache.SpareOptions{Hold: c.Hold, Registerer: reg}); err != nil {
@@ -150,7 +155,8 @@ func startNode(opts Options, cl *client.Client, reg prometheus.Registerer, keys 
 		n.memoryViews = cache.NewViews(n.memory.Layout())
 	}
 	n.agent, err = agent.New(agent.Options{Node: opts.NodeID, Client: cl, Cache: c, Views: n.views,
-		Memory: n.memory, MemoryViews: n.memoryViews, Registerer: reg, Keyring: keys})
+		Memory: n.memory, MemoryViews: n.memoryViews, Registerer: reg, Keyring: keys,
+		PartialGrace: opts.PartialDownloadGrace})
 	if err != nil {
 		return nil, fmt.Errorf("node agent: %w", err)
 	}
