@@ -188,3 +188,12 @@ type DesiredView struct {
 	// ReleaseIdentity is Release's identity; zero when not known.
 	ReleaseIdentity Identity `json:"releaseIdentity,omitzero"`
 }
+
+// String shows a flip as logs and tests print it: {volume pod channel
+// release}, and the release's identity when there is one.
+func (v DesiredView) String() string {
+	if v.ReleaseIdentity.IsZero() {
+		return fmt.Sprintf("{%s %s %s %s}", v.VolumeID, v.PodUID, v.Channel, v.Release)
+	}
+	return fmt.Sprintf("{%s %s %s %s (%s)}", v.VolumeID, v.PodUID, v.Channel, v.Release, v.ReleaseIdentity)
+}
