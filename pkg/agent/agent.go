@@ -50,6 +50,10 @@ type Options struct {
 	Clock clock.WithDelayedExecution
 	// Registerer receives the agent's metrics; nil for none.
 	Registerer prometheus.Registerer
+	// Staged names the channels of the volumes staged on the node (the
+	// CSI node's records); nil: none. Their releases are kept even when
+	// the manager does not know the channel (a volume of another manager).
+	Staged func() (map[string]bool, error)
 	// PartialGrace is how long a partial download nothing writes to is
 	// kept for a resume before its space is taken back (default
 	// cache.DefaultPartialGrace).

@@ -32,8 +32,8 @@ func (a *Agent) space(ctx context.Context, d release.Desired, views []cache.View
 	return errors.Join(append(errs, err)...)
 }
 
-// deletedChannels are the channels stored on the node that no view uses,
-// that the desired state does not name, and that the manager answers
+// deletedChannels are the channels stored on the node that no view or
+// staged volume uses, that the desired state does not name, and that the manager answers
 // NotFound for. A channel the desired state names exists; one a view uses
 // stays until its pods go, whatever the manager says.
 func (a *Agent) deletedChannels(ctx context.Context, d release.Desired, views []cache.ViewInfo) ([]string, error) {
@@ -42,6 +42,11 @@ func (a *Agent) deletedChannels(ctx context.Context, d release.Desired, views []
 		return nil, err
 	}
 	keep := map[string]bool{}
+	if a.opts.Staged != nil {
+		if keep, err = a.opts.Staged(); err != nil {
+			return nil, err
+		}
+	}
 	for _, ch := range d.Channels {
 		keep[ch.Name] = true
 	}

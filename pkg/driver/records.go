@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/hydra-csi/hydra/pkg/release"
 	"github.com/hydra-csi/hydra/pkg/source"
@@ -60,6 +61,33 @@ type publishRecord struct {
 	PodUID     string `json:"podUID"`
 	Medium     string `json:"medium"`
 	TargetPath string `json:"targetPath"`
+}
+
+// StagedChannels names the channels of the volumes staged on this node.
+// The node agent keeps their releases even when its manager does not know
+// the channel: a volume whose own manager is another one stages channels
+// the node's manager has never heard of.
+func (d *Driver) StagedChannels() (map[string]bool, error) {
+	dir := filepath.Join(d.opts.Cache.Layout().Root, stagingDir)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]bool{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("driver: list staged volumes in %s: %w", dir, err)
+	}
+	out := map[string]bool{}
+	for _, e := range entries {
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") || !strings.HasSuffix(e.Name(), ".json") {
+			continue // a record's temp file
+		}
+		var rec stageRecord
+		if _, err := readRecord(filepath.Join(dir, e.Name()), &rec); err != nil {
+			return nil, err
+		}
+		out[rec.Attrs.Channel] = true
+	}
+	return out, nil
 }
 
 func (d *Driver) stagePath(volumeID string) string {
