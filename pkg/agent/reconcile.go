@@ -126,16 +126,7 @@ type want struct {
 // identity for is wanted as that publish.
 func wantedReleases(views []cache.ViewInfo, d release.Desired) []want {
 	used := map[string]bool{}
-	ids := map[[2]string]release.Identity{}
-	for _, ch := range d.Channels {
-		ids[[2]string{ch.Name, ch.Head}] = ch.HeadIdentity
-		ids[[2]string{ch.Name, ch.Pinned}] = ch.PinnedIdentity
-	}
-	for _, dv := range d.Views {
-		if !dv.ReleaseIdentity.IsZero() {
-			ids[[2]string{dv.Channel, dv.Release}] = dv.ReleaseIdentity
-		}
-	}
+	ids := identitiesOf(d)
 	seen := map[[2]string]bool{}
 	var out []want
 	add := func(channel, version string) {
