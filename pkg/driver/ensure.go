@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"k8s.io/klog/v2"
@@ -29,6 +30,9 @@ func (d *Driver) ensure(ctx context.Context, attrs volumeAttrs, creds *source.Cr
 	return version, id, nil
 }
 
+// pinLookupTimeout bounds the wait for a pinned release's identity.
+const pinLookupTimeout = 3 * time.Second
+
 // resolve returns the pinned release, or the channel's head, with its
 // identity (release.Identity: a copy on the node of an earlier release of
 // the same name is not the one asked for). When the manager cannot be
@@ -41,7 +45,12 @@ func (d *Driver) resolve(ctx context.Context, attrs volumeAttrs) (string, releas
 		return "", release.Identity{}, err
 	}
 	if attrs.Release != "" {
-		sum, err := cl.GetRelease(ctx, attrs.Channel, attrs.Release)
+		// A pin needed no manager before identities: an unreachable one
+		// costs a stage at most pinLookupTimeout, then the pin is taken as
+		// stored.
+		lookupCtx, cancel := context.WithTimeout(ctx, pinLookupTimeout)
+		defer cancel()
+		sum, err := cl.GetRelease(lookupCtx, attrs.Channel, attrs.Release)
 		if err != nil {
 			klog.V(4).InfoS("No identity for a pinned release; taking what the node has under its name",
 				"channel", attrs.Channel, "release", attrs.Release, "err", err.Error())
