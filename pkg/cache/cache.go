@@ -160,17 +160,21 @@ func (c *Cache) EnsureFor(ctx context.Context, rel release.Release, creds *sourc
 	if err != nil {
 		return err
 	}
+	// A flight that succeeds may have installed another publish of the
+	// name (one joined while the manager still named that one): the loop
+	// checks again, and the next flight replaces it.
 	for joins := 1; !c.StoredAs(rel.Channel, rel.Version, rel.Identity()); joins++ {
+		if joins > flightJoins {
+			return fmt.Errorf("cache: release %s/%s (%s): the downloads this call joined installed another publish of the name",
+				rel.Channel, rel.Version, rel.Identity())
+		}
 		f := c.join(rel, creds.ID(), reader)
 		select {
 		case <-f.done:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if f.err == nil {
-			break
-		}
-		if f.creds == creds.ID() || joins >= flightJoins {
+		if f.err != nil && (f.creds == creds.ID() || joins >= flightJoins) {
 			return f.err
 		}
 	}
