@@ -43,8 +43,12 @@ func (a *Agent) deletedChannels(ctx context.Context, d release.Desired, views []
 	}
 	keep := map[string]bool{}
 	if a.opts.Staged != nil {
-		if keep, err = a.opts.Staged(); err != nil {
+		staged, err := a.opts.Staged()
+		if err != nil {
 			return nil, err
+		}
+		for ch := range staged {
+			keep[ch] = true
 		}
 	}
 	for _, ch := range d.Channels {
