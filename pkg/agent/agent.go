@@ -50,6 +50,14 @@ type Options struct {
 	Clock clock.WithDelayedExecution
 	// Registerer receives the agent's metrics; nil for none.
 	Registerer prometheus.Registerer
+	// Staged names the channels of the volumes staged on the node (the
+	// CSI node's records); nil: none. Their releases are kept even when
+	// the manager does not know the channel (a volume of another manager).
+	Staged func() (map[string]bool, error)
+	// PartialGrace is how long a partial download nothing writes to is
+	// kept for a resume before its space is taken back (default
+	// cache.DefaultPartialGrace).
+	PartialGrace time.Duration
 	// Keyring holds the S3 credentials volumes brought (CSI secrets); the
 	// agent downloads with them and checks them before a flip. nil: an
 	// empty one (every view then reads with the node's credentials).
@@ -97,6 +105,9 @@ func New(opts Options) (*Agent, error) {
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
+	}
+	if opts.PartialGrace <= 0 {
+		opts.PartialGrace = cache.DefaultPartialGrace
 	}
 	if opts.Keyring == nil {
 		opts.Keyring = source.NewKeyring()

@@ -29,6 +29,12 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldWith(t, managertest.Options{})
+}
+
+// newWorldWith is newWorld with a manager run with opts.
+func newWorldWith(t *testing.T, opts managertest.Options) *world {
+	t.Helper()
 	m := testenv.StartMinIO(t)
 	for _, kv := range m.Env() {
 		k, v, _ := strings.Cut(kv, "=")
@@ -37,7 +43,7 @@ func newWorld(t *testing.T) *world {
 	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
 	m.CreateBucket(t, "data")
-	mgr := managertest.Start(t, managertest.Options{})
+	mgr := managertest.Start(t, opts)
 	cl, err := client.New(mgr.URL)
 	if err != nil {
 		t.Fatal(err)

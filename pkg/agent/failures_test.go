@@ -53,7 +53,7 @@ func TestRetryBackOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := want{"c", "v2"}
+	w := want{channel: "c", version: "v2"}
 	woken := func() bool {
 		select {
 		case <-a.wake:

@@ -40,7 +40,9 @@ func (a *Agent) reconcileLoop(ctx context.Context) {
 //  3. releases beyond nodeKeep that no view uses are removed; the RAM tier
 //     keeps only what memory views use and are moving to;
 //  4. every wanted release on disk gets a spare view tree, and the spares
-//     of removed releases go.
+//     of removed releases go;
+//  5. the space of deleted channels and abandoned partial downloads comes
+//     back (space.go).
 func (a *Agent) reconcile(ctx context.Context, sem chan struct{}, inflight *sync.Map) error {
 	views, err := a.opts.Views.List()
 	if err != nil {
@@ -56,7 +58,7 @@ func (a *Agent) reconcile(ctx context.Context, sem chan struct{}, inflight *sync
 	memWanted := wantedReleases(memViews, d)
 	for _, w := range wanted { // (1)
 		inRAM := contains(memWanted, w)
-		missing := !a.opts.Cache.Stored(w.channel, w.version) || (inRAM && !a.opts.Memory.Stored(w.channel, w.version))
+		missing := !a.opts.Cache.StoredAs(w.channel, w.version, w.id) || (inRAM && !a.opts.Memory.StoredAs(w.channel, w.version, w.id))
 		if missing && a.retryDue(w) {
 			a.startDownload(ctx, w, inRAM, a.downloadCredentials(w.channel, all), sem, inflight)
 		}
@@ -65,9 +67,9 @@ func (a *Agent) reconcile(ctx context.Context, sem chan struct{}, inflight *sync
 		return nil // nothing from the manager yet: keep what is there
 	}
 	a.forgetFailures(wanted)
-	a.applyFlips(ctx, a.opts.Views, a.opts.Cache.Stored, views, d) // (2)
+	a.applyFlips(ctx, a.opts.Views, a.opts.Cache.StoredAs, views, d) // (2)
 	if a.opts.Memory != nil {
-		a.applyFlips(ctx, a.opts.MemoryViews, a.opts.Memory.Stored, memViews, d)
+		a.applyFlips(ctx, a.opts.MemoryViews, a.opts.Memory.StoredAs, memViews, d)
 	}
 	if err := a.collect(d, wanted); err != nil { // (3)
 		return err
@@ -75,7 +77,10 @@ func (a *Agent) reconcile(ctx context.Context, sem chan struct{}, inflight *sync
 	if err := a.collectMemory(memViews, memWanted); err != nil {
 		return err
 	}
-	return a.spares(wanted) // (4)
+	if err := a.spares(wanted); err != nil { // (4)
+		return err
+	}
+	return a.space(ctx, d, all) // (5)
 }
 
 // spares keeps a spare view tree of every wanted release in the disk store,
@@ -86,7 +91,7 @@ func (a *Agent) spares(wanted []want) error {
 		return err
 	}
 	for _, w := range wanted {
-		if a.opts.Cache.Stored(w.channel, w.version) {
+		if a.opts.Cache.StoredAs(w.channel, w.version, w.id) {
 			a.opts.Views.PrepareSpare(w.channel, w.version)
 		}
 	}
@@ -102,39 +107,47 @@ func (a *Agent) memoryViews() ([]cache.ViewInfo, error) {
 
 func contains(ws []want, w want) bool {
 	for _, x := range ws {
-		if x == w {
+		if x.channel == w.channel && x.version == w.version {
 			return true
 		}
 	}
 	return false
 }
 
-type want struct{ channel, version string }
+// want is a release the node must hold: its name and, when the manager
+// sent it, which publish of the name (release.Identity; zero: any).
+type want struct {
+	channel, version string
+	id               release.Identity
+}
 
 // wantedReleases lists what the node must hold: for every channel a view
-// uses, its head; and every view's pin.
+// uses, its head; and every view's pin. A name the desired state gives an
+// identity for is wanted as that publish.
 func wantedReleases(views []cache.ViewInfo, d release.Desired) []want {
 	used := map[string]bool{}
-	seen := map[want]bool{}
+	ids := identitiesOf(d)
+	seen := map[[2]string]bool{}
 	var out []want
-	add := func(w want) {
-		if w.version != "" && !seen[w] {
-			seen[w] = true
-			out = append(out, w)
+	add := func(channel, version string) {
+		k := [2]string{channel, version}
+		if version != "" && !seen[k] {
+			seen[k] = true
+			out = append(out, want{channel, version, ids[k]})
 		}
 	}
 	for _, v := range views {
 		used[v.Channel] = true
-		add(want{v.Channel, v.Pinned})
+		add(v.Channel, v.Pinned)
 	}
 	for _, ch := range d.Channels {
 		if used[ch.Name] {
-			add(want{ch.Name, ch.Head})
+			add(ch.Name, ch.Head)
 		}
 	}
 	for _, dv := range d.Views {
 		if used[dv.Channel] {
-			add(want{dv.Channel, dv.Release})
+			add(dv.Channel, dv.Release)
 		}
 	}
 	return out
@@ -241,7 +254,7 @@ func (a *Agent) forgetFailures(wanted []want) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for key, p := range a.failed {
-		if !contains(wanted, want{p.Channel, p.Version}) {
+		if !contains(wanted, want{channel: p.Channel, version: p.Version}) {
 			delete(a.failed, key)
 			delete(a.retries, key)
 		}
@@ -251,14 +264,14 @@ func (a *Agent) forgetFailures(wanted []want) {
 // applyFlips points views at the releases the manager asks for, once the
 // release is stored in the views' tier and the view's credentials are
 // proved to read it; pinned views are never flipped.
-func (a *Agent) applyFlips(ctx context.Context, tier *cache.Views, stored func(channel, version string) bool, views []cache.ViewInfo, d release.Desired) {
+func (a *Agent) applyFlips(ctx context.Context, tier *cache.Views, stored func(channel, version string, id release.Identity) bool, views []cache.ViewInfo, d release.Desired) {
 	byKey := map[string]cache.ViewInfo{}
 	for _, v := range views {
 		byKey[v.VolumeID+"/"+v.PodUID] = v
 	}
 	for _, dv := range d.Views {
 		v, ok := byKey[dv.VolumeID+"/"+dv.PodUID]
-		if !ok || v.Pinned != "" || v.Current == dv.Release || !stored(v.Channel, dv.Release) {
+		if !ok || v.Pinned != "" || v.Current == dv.Release || !stored(v.Channel, dv.Release, dv.ReleaseIdentity) {
 			continue
 		}
 		if err := a.authorize(ctx, v, dv.Release); err != nil {

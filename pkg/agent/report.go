@@ -39,6 +39,22 @@ func (a *Agent) reportLoop(ctx context.Context) {
 	}
 }
 
+// identitiesOf are the identities the desired state names, by channel
+// and version.
+func identitiesOf(d release.Desired) map[[2]string]release.Identity {
+	ids := map[[2]string]release.Identity{}
+	for _, ch := range d.Channels {
+		ids[[2]string{ch.Name, ch.Head}] = ch.HeadIdentity
+		ids[[2]string{ch.Name, ch.Pinned}] = ch.PinnedIdentity
+	}
+	for _, dv := range d.Views {
+		if !dv.ReleaseIdentity.IsZero() {
+			ids[[2]string{dv.Channel, dv.Release}] = dv.ReleaseIdentity
+		}
+	}
+	return ids
+}
+
 // Status is what the node reports: downloads in flight and failed, stored
 // releases (ready), and its views.
 func (a *Agent) Status() (release.NodeStatus, error) {
@@ -69,10 +85,19 @@ func (a *Agent) Status() (release.NodeStatus, error) {
 	if err != nil {
 		return st, err
 	}
+	d, _ := a.Desired()
+	desired := identitiesOf(d)
 	for _, p := range stored {
-		if !seen[p.Channel+"/"+p.Version] {
-			st.Releases = append(st.Releases, p)
+		if seen[p.Channel+"/"+p.Version] {
+			continue
 		}
+		// A copy of an earlier publish of the name the manager wants is not
+		// the release it wants: reported ready, the rollout would move pods
+		// to it before the node has it.
+		if id := desired[[2]string{p.Channel, p.Version}]; !id.IsZero() && !a.opts.Cache.StoredAs(p.Channel, p.Version, id) {
+			p.State, p.BytesDone = release.StatePending, 0
+		}
+		st.Releases = append(st.Releases, p)
 	}
 	for _, v := range views {
 		st.Views = append(st.Views, release.View{

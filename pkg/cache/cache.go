@@ -65,6 +65,8 @@ type Cache struct {
 	mu      sync.Mutex
 	flights map[string]*flight
 	holds   map[string]int
+	// ids memoizes the identities of stored releases (StoredAs).
+	ids map[string]release.Identity
 	// proofs are the access checks running and proven the ones passed,
 	// by "<credentials ID> <channel>/<version>" (access.go).
 	proofs map[string]*proof
@@ -103,7 +105,7 @@ func New(opts Options) (*Cache, error) {
 	return &Cache{
 		layout: l, reader: opts.Reader, partSize: opts.PartSize,
 		requests: make(chan struct{}, opts.Requests), commit: opts.CommitInterval,
-		metrics: met, flights: map[string]*flight{}, holds: map[string]int{},
+		metrics: met, flights: map[string]*flight{}, holds: map[string]int{}, ids: map[string]release.Identity{},
 		proofs: map[string]*proof{}, proven: map[string]bool{},
 	}, nil
 }
@@ -129,7 +131,7 @@ type flight struct {
 
 func flightKey(channel, version string) string { return channel + "/" + version }
 
-// Ensure makes a release present in store/ with the node's own
+// Ensure makes a release (the publish rel names: StoredAs) present in store/ with the node's own
 // credentials: EnsureFor with nil.
 func (c *Cache) Ensure(ctx context.Context, rel release.Release) error {
 	return c.EnsureFor(ctx, rel, nil)
@@ -158,17 +160,21 @@ func (c *Cache) EnsureFor(ctx context.Context, rel release.Release, creds *sourc
 	if err != nil {
 		return err
 	}
-	for joins := 1; !c.Stored(rel.Channel, rel.Version); joins++ {
+	// A flight that succeeds may have installed another publish of the
+	// name (one joined while the manager still named that one): the loop
+	// checks again, and the next flight replaces it.
+	for joins := 1; !c.StoredAs(rel.Channel, rel.Version, rel.Identity()); joins++ {
+		if joins > flightJoins {
+			return fmt.Errorf("cache: release %s/%s (%s): the downloads this call joined installed another publish of the name",
+				rel.Channel, rel.Version, rel.Identity())
+		}
 		f := c.join(rel, creds.ID(), reader)
 		select {
 		case <-f.done:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if f.err == nil {
-			break
-		}
-		if f.creds == creds.ID() || joins >= flightJoins {
+		if f.err != nil && (f.creds == creds.ID() || joins >= flightJoins) {
 			return f.err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+	"k8s.io/klog/v2"
 
 	"github.com/hydra-csi/hydra/pkg/release"
 	"github.com/hydra-csi/hydra/pkg/source"
@@ -127,6 +128,8 @@ func partLen(size, partSize int64, p int) int64 {
 
 // checkSpace refuses a download the filesystem cannot hold. A file an
 // earlier run created in tmp/ holds the blocks allocated to it already.
+// When the download would not fit, the partial downloads nobody is
+// fetching give their space back first, so that only live data counts.
 func (c *Cache) checkSpace(rel release.Release, tmp string, files []plannedFile) error {
 	var need int64
 	for _, f := range files {
@@ -142,6 +145,15 @@ func (c *Cache) checkSpace(rel release.Release, tmp string, files []plannedFile)
 	free, err := freeBytes(tmp)
 	if err != nil {
 		return err
+	}
+	if need > free {
+		if n, err := c.SweepPartials(0); n > 0 {
+			klog.InfoS("Took back the space of abandoned partial downloads for a release that would not fit",
+				"channel", rel.Channel, "release", rel.Version, "removed", n, "err", err)
+			if free, err = freeBytes(tmp); err != nil {
+				return err
+			}
+		}
 	}
 	if need > free {
 		return fmt.Errorf("cache: release %s/%s needs %d more bytes, %d free under %s: %w",

@@ -20,7 +20,8 @@ import (
 //     root ignores mode bits anyway; 0555 would only make a `hydra pull`
 //     tree hard to delete for its owner. Pods never see store/: they see
 //     views, bind-mounted read-only.
-//  2. Write the release record (its manifest) to meta/ atomically, and
+//  2. Move out of store/ a copy of another publish of the same name
+//     (evictOther), then write the release record (its manifest) to meta/ atomically, and
 //     the mark of a release that volumes' credentials fetched part of
 //     (or remove a stale one): before the rename, so that no stored
 //     release is ever without its mark.
@@ -39,7 +40,10 @@ func (c *Cache) install(rel release.Release, tmp string, files []plannedFile) er
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(c.layout.MetaFile(rel.Channel, rel.Version), rec); err != nil { // (2)
+	if err := c.evictOther(rel); err != nil { // (2)
+		return err
+	}
+	if err := writeFileAtomic(c.layout.MetaFile(rel.Channel, rel.Version), rec); err != nil {
 		return err
 	}
 	if err := c.markVolumeFetched(rel.Channel, rel.Version, fileExists(filepath.Join(tmp, volumeFetchedName))); err != nil {
@@ -55,6 +59,9 @@ func (c *Cache) install(rel release.Release, tmp string, files []plannedFile) er
 	if err := syncDir(filepath.Dir(dst)); err != nil {
 		return fmt.Errorf("cache: sync %s: %w", filepath.Dir(dst), err)
 	}
+	c.mu.Lock()
+	c.ids[flightKey(rel.Channel, rel.Version)] = rel.Identity()
+	c.mu.Unlock()
 	if err := os.RemoveAll(tmp); err != nil && !errors.Is(err, os.ErrNotExist) { // (4)
 		return fmt.Errorf("cache: clean %s: %w", tmp, err)
 	}

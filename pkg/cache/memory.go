@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,7 +40,12 @@ func NewMemory(disk *Cache, root string, size int64) (*Memory, error) {
 		return nil, err
 	}
 	l := Layout{Root: root}
-	for _, d := range []string{"store", "tmp", "views"} {
+	// A copy a crash interrupted is never resumed: it goes, so that the
+	// RAM it holds counts as free.
+	if err := os.RemoveAll(filepath.Join(root, "tmp")); err != nil {
+		return nil, fmt.Errorf("cache: memory: clear %s/tmp: %w", root, err)
+	}
+	for _, d := range []string{"store", "tmp", "meta", "views"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			return nil, fmt.Errorf("cache: memory: create %s: %w", d, err)
 		}
@@ -54,6 +60,20 @@ func (m *Memory) Layout() Layout { return m.layout }
 func (m *Memory) Stored(channel, version string) bool {
 	fi, err := os.Stat(m.layout.StoreDir(channel, version))
 	return err == nil && fi.IsDir()
+}
+
+// StoredAs reports whether the release in RAM under (channel, version) is
+// the publish id names (see Cache.StoredAs); a zero id takes what is there.
+func (m *Memory) StoredAs(channel, version string, id release.Identity) bool {
+	if !m.Stored(channel, version) {
+		return false
+	}
+	if id.IsZero() {
+		return true
+	}
+	raw, err := os.ReadFile(m.layout.MetaFile(channel, version))
+	var have release.Identity
+	return err == nil && json.Unmarshal(raw, &have) == nil && id.Matches(have)
 }
 
 // Ensure makes a release present in RAM with the node's credentials:
@@ -72,8 +92,15 @@ func (m *Memory) EnsureFor(ctx context.Context, rel release.Release, creds *sour
 	lock := m.lock(rel.Channel, rel.Version)
 	lock.Lock()
 	defer lock.Unlock()
-	if m.Stored(rel.Channel, rel.Version) {
+	if m.StoredAs(rel.Channel, rel.Version, rel.Identity()) {
 		return nil
+	}
+	if m.Stored(rel.Channel, rel.Version) {
+		// A copy of another publish of the name (see release.Identity):
+		// memory views on it keep their files, hardlinks on the tmpfs.
+		if err := m.drop(rel.Channel, rel.Version); err != nil {
+			return err
+		}
 	}
 	return m.load(ctx, rel)
 }
@@ -92,7 +119,9 @@ func (m *Memory) lock(channel, version string) *sync.Mutex {
 //
 //  1. Check the tmpfs has room for the release (ResourceExhausted otherwise).
 //  2. Copy the tree into tmp/ on the tmpfs, files read-only.
-//  3. Rename it into store/ on the tmpfs: a RAM release is whole or absent.
+//  3. Record the release's identity in meta/, then rename the tree into
+//     store/ on the tmpfs: a RAM release is whole or absent, and never
+//     without its identity.
 func (m *Memory) load(ctx context.Context, rel release.Release) error {
 	src := m.disk.layout.StoreDir(rel.Channel, rel.Version)
 	need := rel.Summarize().Bytes
@@ -119,7 +148,14 @@ func (m *Memory) load(ctx context.Context, rel release.Release) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, dst); err != nil { // (3)
+	id, err := json.Marshal(rel.Identity())
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(m.layout.MetaFile(rel.Channel, rel.Version), id); err != nil { // (3)
+		return fmt.Errorf("cache: memory: %w", err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
 		return fmt.Errorf("cache: memory: install %s/%s: %w", rel.Channel, rel.Version, err)
 	}
 	return nil
@@ -174,16 +210,25 @@ func (m *Memory) Retain(channel string, keep map[string]bool) ([]string, error) 
 		if keep[e.Name()] {
 			continue
 		}
-		trash := filepath.Join(m.layout.Root, "tmp", ".trash-"+channel+"-"+e.Name())
-		if err := os.Rename(m.layout.StoreDir(channel, e.Name()), trash); err != nil {
-			return removed, fmt.Errorf("cache: memory: remove %s/%s: %w", channel, e.Name(), err)
-		}
-		if err := os.RemoveAll(trash); err != nil {
-			return removed, fmt.Errorf("cache: memory: remove %s/%s: %w", channel, e.Name(), err)
+		if err := m.drop(channel, e.Name()); err != nil {
+			return removed, err
 		}
 		removed = append(removed, e.Name())
 	}
 	return removed, nil
+}
+
+// drop removes one release from RAM: renamed out of store/ first, so no
+// view is ever built from a half-deleted tree.
+func (m *Memory) drop(channel, version string) error {
+	trash := filepath.Join(m.layout.Root, "tmp", ".trash-"+channel+"-"+version)
+	if err := os.Rename(m.layout.StoreDir(channel, version), trash); err != nil {
+		return fmt.Errorf("cache: memory: remove %s/%s: %w", channel, version, err)
+	}
+	if err := errors.Join(os.RemoveAll(trash), removeIfExists(m.layout.MetaFile(channel, version))); err != nil {
+		return fmt.Errorf("cache: memory: remove %s/%s: %w", channel, version, err)
+	}
+	return nil
 }
 
 // mountTmpfs mounts a tmpfs of size bytes at root unless a tmpfs is

@@ -11,6 +11,7 @@ type metrics struct {
 	linked    prometheus.Counter
 	seconds   prometheus.Histogram
 	downloads *prometheus.CounterVec
+	removed   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -28,14 +29,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		downloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hydra_cache_downloads_total", Help: "Release downloads by result.",
 		}, []string{"result"}),
+		removed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hydra_cache_removed_total",
+			Help: "Stored releases and partial downloads removed from the node, by reason (retention, replaced, channel-deleted, abandoned-partial).",
+		}, []string{"reason"}),
 	}
 	// Both results exist from the first scrape, at 0, for increase() alerts.
 	m.downloads.WithLabelValues("ok")
 	m.downloads.WithLabelValues("error")
+	for _, r := range []string{removedRetention, removedReplaced, removedChannel, removedPartial} {
+		m.removed.WithLabelValues(r)
+	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.bytes, m.linked, m.seconds, m.downloads} {
+	for _, c := range []prometheus.Collector{m.bytes, m.linked, m.seconds, m.downloads, m.removed} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

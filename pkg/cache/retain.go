@@ -1,8 +1,6 @@
 package cache
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -54,7 +52,7 @@ func (c *Cache) Retain(channel string, keep int, protect map[string]bool) ([]str
 		if i < keep || protect[v] {
 			continue
 		}
-		ok, err := c.remove(channel, v)
+		ok, err := c.remove(channel, v, removedRetention)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -65,25 +63,26 @@ func (c *Cache) Retain(channel string, keep int, protect map[string]bool) ([]str
 	return removed, errors.Join(errs...)
 }
 
-// remove deletes one stored release unless it is held. The tree is first
-// renamed out of store/, so no one ever sees a half-deleted release.
-func (c *Cache) remove(channel, version string) (bool, error) {
+// remove deletes one stored release unless it is held, counting it under
+// reason. The tree is first renamed out of store/, so no one ever sees a
+// half-deleted release.
+func (c *Cache) remove(channel, version, reason string) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.holds[flightKey(channel, version)] > 0 {
 		return false, nil
 	}
-	var r [6]byte
-	_, _ = rand.Read(r[:])
-	trash := filepath.Join(c.layout.Root, "tmp", ".trash", channel+"-"+version+"-"+hex.EncodeToString(r[:]))
-	if err := os.MkdirAll(filepath.Dir(trash), 0o755); err != nil {
+	trash, err := c.trashName(channel, version)
+	if err != nil {
 		return false, fmt.Errorf("cache: remove %s/%s: %w", channel, version, err)
 	}
 	if err := os.Rename(c.layout.StoreDir(channel, version), trash); err != nil {
 		return false, fmt.Errorf("cache: remove %s/%s: %w", channel, version, err)
 	}
 	c.forgetProofs(channel, version)
-	err := errors.Join(os.Remove(c.layout.MetaFile(channel, version)), removeIfExists(c.layout.VolumeFetchedFile(channel, version)),
+	delete(c.ids, flightKey(channel, version))
+	c.metrics.removed.WithLabelValues(reason).Inc()
+	err = errors.Join(os.Remove(c.layout.MetaFile(channel, version)), removeIfExists(c.layout.VolumeFetchedFile(channel, version)),
 		os.RemoveAll(trash))
 	if err != nil {
 		return true, fmt.Errorf("cache: remove %s/%s: %w", channel, version, err)

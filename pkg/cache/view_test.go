@@ -740,9 +740,11 @@ func TestViewLocks(t *testing.T) {
 	waitFor(t, "another pod of the volume", func() { l.view("vol", "b", true)() })
 
 	sameView := make(chan struct{})
-	go func() { unlock := l.view("vol", "a", false); close(sameView); unlock() }()
+	// Each closes its channel once it has the lock and has let it go, so
+	// that the map is empty when the test looks at it.
+	go func() { l.view("vol", "a", false)(); close(sameView) }()
 	wholeVolume := make(chan struct{})
-	go func() { unlock := l.volume("vol"); close(wholeVolume); unlock() }()
+	go func() { l.volume("vol")(); close(wholeVolume) }()
 	for name, ch := range map[string]chan struct{}{"the same view": sameView, "the volume": wholeVolume} {
 		select {
 		case <-ch:

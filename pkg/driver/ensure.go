@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"k8s.io/klog/v2"
 
+	"github.com/hydra-csi/hydra/pkg/api"
 	"github.com/hydra-csi/hydra/pkg/cache"
 	"github.com/hydra-csi/hydra/pkg/client"
 	"github.com/hydra-csi/hydra/pkg/release"
@@ -15,46 +17,72 @@ import (
 )
 
 // ensure resolves the release a volume serves and makes it present in the
-// volume's tier, readable with creds; it returns the version.
-func (d *Driver) ensure(ctx context.Context, attrs volumeAttrs, creds *source.Credentials) (string, error) {
-	version, err := d.resolve(ctx, attrs)
+// volume's tier, readable with creds; it returns the version and which
+// publish of it (zero when the manager could not say).
+func (d *Driver) ensure(ctx context.Context, attrs volumeAttrs, creds *source.Credentials) (string, release.Identity, error) {
+	version, id, err := d.resolve(ctx, attrs)
 	if err != nil {
-		return "", err
+		return "", id, err
 	}
-	if err := d.present(ctx, attrs, version, creds); err != nil {
-		return "", err
+	if err := d.present(ctx, attrs, version, id, creds); err != nil {
+		return "", id, err
 	}
-	return version, nil
+	return version, id, nil
 }
 
-// resolve returns the pinned release, or the channel's head. When the
-// manager cannot be reached, the newest release of the channel already on
-// the node serves (the node keeps serving what it has; the agent flips
-// the view to the head once the manager is back).
-func (d *Driver) resolve(ctx context.Context, attrs volumeAttrs) (string, error) {
-	if attrs.Release != "" {
-		return attrs.Release, nil
-	}
+// pinLookupTimeout bounds the wait for a pinned release's identity.
+const pinLookupTimeout = 3 * time.Second
+
+// resolve returns the pinned release, or the channel's head, with its
+// identity (release.Identity: a copy on the node of an earlier release of
+// the same name is not the one asked for). When the manager cannot be
+// reached, the newest release of the channel already on the node serves
+// (the node keeps serving what it has; the agent flips the view to the
+// head once the manager is back), and a pin is taken as stored.
+func (d *Driver) resolve(ctx context.Context, attrs volumeAttrs) (string, release.Identity, error) {
 	cl, err := d.clientFor(attrs.Manager)
 	if err != nil {
-		return "", err
+		return "", release.Identity{}, err
+	}
+	if attrs.Release != "" {
+		// A pin needed no manager before identities: an unreachable one
+		// costs a stage at most pinLookupTimeout, then the pin is taken as
+		// stored.
+		lookupCtx, cancel := context.WithTimeout(ctx, pinLookupTimeout)
+		defer cancel()
+		sum, err := cl.GetRelease(lookupCtx, attrs.Channel, attrs.Release)
+		if err != nil {
+			klog.V(4).InfoS("No identity for a pinned release; taking what the node has under its name",
+				"channel", attrs.Channel, "release", attrs.Release, "err", err.Error())
+		}
+		return attrs.Release, sum.Identity(), nil
 	}
 	detail, err := cl.GetChannel(ctx, attrs.Channel)
 	switch {
 	case client.IsNotFound(err):
-		return "", fmt.Errorf("driver: channel %q: %w: the manager does not know it", attrs.Channel, errNotFound)
+		return "", release.Identity{}, fmt.Errorf("driver: channel %q: %w: the manager does not know it", attrs.Channel, errNotFound)
 	case err != nil && codeOf(err) == codes.Unavailable:
 		if v := d.newestStored(attrs.Channel); v != "" {
 			klog.InfoS("Manager unreachable; serving the newest release on the node", "channel", attrs.Channel, "release", v, "err", err.Error())
-			return v, nil
+			return v, release.Identity{}, nil
 		}
-		return "", fmt.Errorf("driver: channel %q: head: %w", attrs.Channel, err)
+		return "", release.Identity{}, fmt.Errorf("driver: channel %q: head: %w", attrs.Channel, err)
 	case err != nil:
-		return "", fmt.Errorf("driver: channel %q: head: %w", attrs.Channel, err)
+		return "", release.Identity{}, fmt.Errorf("driver: channel %q: head: %w", attrs.Channel, err)
 	case detail.Channel.Head == "":
-		return "", fmt.Errorf("driver: channel %q: %w: it has no release yet", attrs.Channel, errNotFound)
+		return "", release.Identity{}, fmt.Errorf("driver: channel %q: %w: it has no release yet", attrs.Channel, errNotFound)
 	}
-	return detail.Channel.Head, nil
+	return detail.Channel.Head, headIdentity(detail), nil
+}
+
+// headIdentity finds the head's identity among the channel's releases.
+func headIdentity(detail api.ChannelDetail) release.Identity {
+	for _, s := range detail.Releases {
+		if s.Version == detail.Channel.Head {
+			return s.Identity()
+		}
+	}
+	return release.Identity{}
 }
 
 // newestStored is the channel's most recently created release in the
@@ -75,13 +103,19 @@ func (d *Driver) newestStored(channel string) string {
 
 // stored reports whether a release is present in the medium's tier.
 func (d *Driver) stored(medium, channel, version string) bool {
+	return d.storedAs(medium, channel, version, release.Identity{})
+}
+
+// storedAs reports whether the publish id names (zero: any) is present
+// in the medium's tier under version.
+func (d *Driver) storedAs(medium, channel, version string, id release.Identity) bool {
 	if version == "" {
 		return false
 	}
 	if medium == MediumMemory {
-		return d.opts.Memory != nil && d.opts.Memory.Stored(channel, version)
+		return d.opts.Memory != nil && d.opts.Memory.StoredAs(channel, version, id)
 	}
-	return d.opts.Cache.Stored(channel, version)
+	return d.opts.Cache.StoredAs(channel, version, id)
 }
 
 // present makes a release present in the medium's tier, downloaded with
@@ -89,8 +123,8 @@ func (d *Driver) stored(medium, channel, version string) bool {
 // creds can read it whoever downloaded it (cache.Authorize): through the
 // node agent for the default manager (one download however many callers),
 // or with the manifest of the volume's own manager.
-func (d *Driver) present(ctx context.Context, attrs volumeAttrs, version string, creds *source.Credentials) error {
-	if d.stored(attrs.Medium, attrs.Channel, version) {
+func (d *Driver) present(ctx context.Context, attrs volumeAttrs, version string, id release.Identity, creds *source.Credentials) error {
+	if d.storedAs(attrs.Medium, attrs.Channel, version, id) {
 		return d.authorize(ctx, attrs, version, creds)
 	}
 	if attrs.Medium == MediumDisk && attrs.Manager == "" && d.opts.Agent != nil {

@@ -107,18 +107,18 @@ func (d *Driver) stage(ctx context.Context, volumeID string, attrs volumeAttrs, 
 	if found && rec.Attrs != attrs {
 		return rec, fmt.Errorf("driver: volume %s: %w: staged with %+v, asked for %+v", volumeID, errExists, rec.Attrs, attrs)
 	}
-	version := rec.Release
-	if found && d.stored(attrs.Medium, attrs.Channel, rec.Release) {
+	version, id := rec.Release, rec.Identity
+	if found && d.storedAs(attrs.Medium, attrs.Channel, rec.Release, rec.Identity) {
 		if err := d.authorize(ctx, attrs, rec.Release, creds); err != nil {
 			return rec, err
 		}
 		if rec.credentials() == creds.ID() {
 			return rec, nil
 		}
-	} else if version, err = d.ensure(ctx, attrs, creds); err != nil {
+	} else if version, id, err = d.ensure(ctx, attrs, creds); err != nil {
 		return rec, err
 	}
-	rec = stageRecord{VolumeID: volumeID, Attrs: attrs, Release: version, StagingPath: stagingPath, Ephemeral: ephemeral,
+	rec = stageRecord{VolumeID: volumeID, Attrs: attrs, Release: version, Identity: id, StagingPath: stagingPath, Ephemeral: ephemeral,
 		Credentials: creds.ID()}
 	if err := writeRecord(d.stagePath(volumeID), rec); err != nil {
 		return rec, err
@@ -276,21 +276,25 @@ func (d *Driver) alreadyPublished(target string, pub publishRecord) (bool, error
 
 // createView makes the pod's view of the staged release, recording the
 // credentials it reads with. When the release left the store since
-// staging (the node's retention), it is made present again, which needs
-// the credentials themselves.
+// staging (the node's retention), or what the store holds under its name
+// is another publish (release.Identity), it is made present again, which
+// needs the credentials themselves.
 func (d *Driver) createView(ctx context.Context, rec stageRecord, pub publishRecord, vc map[string]string, acc access) (cache.ViewInfo, error) {
 	spec := cache.ViewSpec{
 		VolumeID: pub.VolumeID, PodUID: pub.PodUID, PodName: vc[ctxPodName], PodNamespace: vc[ctxPodNamespace],
 		Channel: rec.Attrs.Channel, Medium: rec.Attrs.Medium, Pinned: rec.Attrs.Release, Credentials: acc.id,
 	}
-	info, err := d.createViewOf(spec, rec.Release)
+	info, err := cache.ViewInfo{}, fmt.Errorf("release %s/%s (%s): %w", rec.Attrs.Channel, rec.Release, rec.Identity, cache.ErrNotStored)
+	if d.storedAs(rec.Attrs.Medium, rec.Attrs.Channel, rec.Release, rec.Identity) {
+		info, err = d.createViewOf(spec, rec.Release)
+	}
 	if !errors.Is(err, cache.ErrNotStored) {
 		return info, err
 	}
 	if !acc.known {
 		return info, acc.unknown(pub.VolumeID)
 	}
-	version, err := d.ensure(ctx, rec.Attrs, acc.creds)
+	version, _, err := d.ensure(ctx, rec.Attrs, acc.creds)
 	if err != nil {
 		return info, err
 	}

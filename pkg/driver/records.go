@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/hydra-csi/hydra/pkg/release"
 	"github.com/hydra-csi/hydra/pkg/source"
 )
 
@@ -30,8 +32,11 @@ type stageRecord struct {
 	VolumeID string      `json:"volumeID"`
 	Attrs    volumeAttrs `json:"attrs"`
 	// Release is the release made present at stage time.
-	Release     string `json:"release"`
-	StagingPath string `json:"stagingPath,omitempty"`
+	Release string `json:"release"`
+	// Identity is which publish of Release it was (release.Identity); zero
+	// when the manager did not say, and in records written before.
+	Identity    release.Identity `json:"identity,omitzero"`
+	StagingPath string           `json:"stagingPath,omitempty"`
 	// Ephemeral: an inline volume, staged by its publish and unstaged by
 	// its unpublish.
 	Ephemeral bool `json:"ephemeral,omitempty"`
@@ -56,6 +61,33 @@ type publishRecord struct {
 	PodUID     string `json:"podUID"`
 	Medium     string `json:"medium"`
 	TargetPath string `json:"targetPath"`
+}
+
+// StagedChannels names the channels of the volumes staged on this node.
+// The node agent keeps their releases even when its manager does not know
+// the channel: a volume whose own manager is another one stages channels
+// the node's manager has never heard of.
+func (d *Driver) StagedChannels() (map[string]bool, error) {
+	dir := filepath.Join(d.opts.Cache.Layout().Root, stagingDir)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]bool{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("driver: list staged volumes in %s: %w", dir, err)
+	}
+	out := map[string]bool{}
+	for _, e := range entries {
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") || !strings.HasSuffix(e.Name(), ".json") {
+			continue // a record's temp file
+		}
+		var rec stageRecord
+		if _, err := readRecord(filepath.Join(dir, e.Name()), &rec); err != nil {
+			return nil, err
+		}
+		out[rec.Attrs.Channel] = true
+	}
+	return out, nil
 }
 
 func (d *Driver) stagePath(volumeID string) string {

@@ -141,15 +141,22 @@ func (m *Manager) refresh(ctx context.Context, index uint64) error {
 	if err != nil {
 		return err
 	}
+	ids := identities{}
 	desired := make([]release.DesiredChannel, 0, len(chans))
 	for _, ch := range chans {
 		desired = append(desired, release.DesiredChannel{
 			Name: ch.Name, Head: ch.Head, Pinned: ch.Pinned, NodeKeep: ch.Config.NodeKeep, Paused: ch.Paused,
+			HeadIdentity: m.identityOf(ctx, ids, ch.Name, ch.Head), PinnedIdentity: m.identityOf(ctx, ids, ch.Name, ch.Pinned),
 		})
 	}
 	views, err := m.desiredViews(ctx, chans, nodes)
 	if err != nil {
 		return err
+	}
+	for _, vs := range views {
+		for i, v := range vs {
+			vs[i].ReleaseIdentity = m.identityOf(ctx, ids, v.Channel, v.Release)
+		}
 	}
 	m.snapMu.Lock()
 	defer m.snapMu.Unlock()
@@ -232,4 +239,29 @@ func (m *Manager) desiredViews(ctx context.Context, chans []release.Channel, nod
 		}
 	}
 	return views, nil
+}
+
+// identities memoizes, within one refresh, the identity of each release
+// the desired state names, by "channel/version".
+type identities map[string]release.Identity
+
+// identityOf is a release's identity from its record, so that a node tells
+// it from an earlier release of the same name (release.Identity). A
+// release that is gone meanwhile (or a failed read) gets the zero
+// identity, with which a node takes what it has under the name, as nodes
+// did before identities; the next refresh corrects it.
+func (m *Manager) identityOf(ctx context.Context, ids identities, channel, version string) release.Identity {
+	if version == "" {
+		return release.Identity{}
+	}
+	key := channel + "/" + version
+	if id, ok := ids[key]; ok {
+		return id
+	}
+	sum, err := m.store.GetRelease(ctx, channel, version)
+	if err != nil {
+		m.logger().V(2).Info("no identity for a release in the desired state", "channel", channel, "release", version, "err", err.Error())
+	}
+	ids[key] = sum.Identity()
+	return ids[key]
 }

@@ -203,6 +203,11 @@ type DesiredChannel struct {
 	Pinned   string `json:"pinned,omitempty"`
 	NodeKeep int    `json:"nodeKeep"`
 	Paused   bool   `json:"paused,omitempty"`
+	// HeadIdentity and PinnedIdentity tell the head's and the pin's
+	// publish from an earlier release of the same name; absent (zero)
+	// from a manager that does not send them.
+	HeadIdentity   Identity `json:"headIdentity,omitzero"`
+	PinnedIdentity Identity `json:"pinnedIdentity,omitzero"`
 }
 
 // DesiredView asks the node to point one pod's view at a release.
@@ -211,4 +216,15 @@ type DesiredView struct {
 	PodUID   string `json:"podUID,omitempty"`
 	Channel  string `json:"channel"`
 	Release  string `json:"release"`
+	// ReleaseIdentity is Release's identity; zero when not known.
+	ReleaseIdentity Identity `json:"releaseIdentity,omitzero"`
+}
+
+// String shows a flip as logs and tests print it: {volume pod channel
+// release}, and the release's identity when there is one.
+func (v DesiredView) String() string {
+	if v.ReleaseIdentity.IsZero() {
+		return fmt.Sprintf("{%s %s %s %s}", v.VolumeID, v.PodUID, v.Channel, v.Release)
+	}
+	return fmt.Sprintf("{%s %s %s %s (%s)}", v.VolumeID, v.PodUID, v.Channel, v.Release, v.ReleaseIdentity)
 }

@@ -55,6 +55,12 @@ type world struct {
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
+	return newWorldWith(t, managertest.Options{})
+}
+
+// newWorldWith is newWorld with a manager run with opts.
+func newWorldWith(t testing.TB, opts managertest.Options) *world {
+	t.Helper()
 	testenv.RequireRoot(t, "these tests bind-mount and mount tmpfs")
 	m := testenv.StartMinIO(t)
 	for _, kv := range m.Env() {
@@ -64,7 +70,7 @@ func newWorld(t testing.TB) *world {
 	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
 	m.CreateBucket(t, "data")
-	mgr := managertest.Start(t, managertest.Options{})
+	mgr := managertest.Start(t, opts)
 	cl, err := client.New(mgr.URL)
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/hydra-csi/hydra/pkg/cache"
 	"github.com/hydra-csi/hydra/pkg/driver"
 	"github.com/hydra-csi/hydra/pkg/release"
 )
@@ -57,6 +58,9 @@ type Options struct {
 	// SpareViewTrees keeps one view tree of each release that pods use or
 	// move to linked ahead (cache.Views.EnableSpares).
 	SpareViewTrees bool
+	// PartialDownloadGrace is how long a partial download nothing writes to
+	// keeps its space for a resume (cache.Cache.SweepPartials).
+	PartialDownloadGrace time.Duration
 	// securityOptions: --kubelet-dir, --allowed-manager (options_security.go).
 	securityOptions
 
@@ -77,6 +81,8 @@ func DefaultOptions() Options {
 		DriverName:        driver.DefaultName,
 		ShutdownTimeout:   30 * time.Second,
 		SpareViewTrees:    true,
+
+		PartialDownloadGrace: cache.DefaultPartialGrace,
 	}
 }
 
@@ -98,6 +104,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.KubeletCSIEndpoint, "kubelet-csi-endpoint", o.KubeletCSIEndpoint, "the CSI socket's path as kubelet sees it on the host (default: the path of --endpoint)")
 	fs.StringVar(&o.HealthAddress, "health-address", o.HealthAddress, "serve GET /healthz (the Identity Probe) and GET /metrics on this address, e.g. :9808; off when empty")
 	fs.BoolVar(&o.SpareViewTrees, "spare-view-trees", o.SpareViewTrees, "keep a view tree of each release that pods use or move to linked ahead, so that a pod start or flip on the disk tier takes it by one rename instead of linking every file")
+	fs.DurationVar(&o.PartialDownloadGrace, "partial-download-grace", o.PartialDownloadGrace, "how long a partial download nothing writes to keeps its disk space for a resume; then, and at start-up past it, the space comes back")
 	o.addSecurityFlags(fs)
 }
 
@@ -126,6 +133,9 @@ func (o *Options) Validate() error {
 	}
 	if o.ShutdownTimeout <= 0 {
 		return errors.New("--shutdown-timeout: must be positive")
+	}
+	if o.PartialDownloadGrace <= 0 {
+		return fmt.Errorf("--partial-download-grace %s: must be positive", o.PartialDownloadGrace)
 	}
 	if err := o.validateHealth(); err != nil {
 		return err

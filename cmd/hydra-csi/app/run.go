@@ -82,8 +82,12 @@ func serve(ctx context.Context, opts Options, ready chan<- string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var n *node
+	// d is set below, before the agent starts; the agent asks it which
+	// channels staged volumes use.
+	var d *driver.Driver
 	if opts.node() {
-		if n, err = startNode(opts, cl, reg, keys); err != nil {
+		staged := func() (map[string]bool, error) { return d.StagedChannels() }
+		if n, err = startNode(opts, cl, reg, keys, staged); err != nil {
 			return err
 		}
 		dopts.Cache, dopts.Views, dopts.Agent = n.cache, n.views, n.agent
@@ -91,7 +95,7 @@ func serve(ctx context.Context, opts Options, ready chan<- string) error {
 			dopts.Memory, dopts.MemoryViews = n.memory, n.memoryViews
 		}
 	}
-	d, err := driver.New(dopts)
+	d, err = driver.New(dopts)
 	if err != nil {
 		return err
 	}
@@ -132,10 +136,15 @@ func serve(ctx context.Context, opts Options, ready chan<- string) error {
 }
 
 // startNode opens the node's store, its RAM tier and the agent.
-func startNode(opts Options, cl *client.Client, reg prometheus.Registerer, keys *source.Keyring) (*node, error) {
+func startNode(opts Options, cl *client.Client, reg prometheus.Registerer, keys *source.Keyring, staged func() (map[string]bool, error)) (*node, error) {
 	c, err := cache.New(cache.Options{Root: opts.CacheRoot, Reader: source.NewReaderMux(source.FetchOptions{}), Registerer: reg})
 	if err != nil {
 		return nil, err
+	}
+	// Partial downloads a run before this one gave up on give their space
+	// back now rather than at the agent's first pass.
+	if _, err := c.SweepPartials(opts.PartialDownloadGrace); err != nil {
+		klog.ErrorS(err, "Removing abandoned partial downloads at start-up")
 	}
 	n := &node{cache: c, views: cache.NewViews(c.Layout())}
 	if opts.SpareViewTrees {
@@ -150,7 +159,8 @@ func startNode(opts Options, cl *client.Client, reg prometheus.Registerer, keys 
 		n.memoryViews = cache.NewViews(n.memory.Layout())
 	}
 	n.agent, err = agent.New(agent.Options{Node: opts.NodeID, Client: cl, Cache: c, Views: n.views,
-		Memory: n.memory, MemoryViews: n.memoryViews, Registerer: reg, Keyring: keys})
+		Memory: n.memory, MemoryViews: n.memoryViews, Registerer: reg, Keyring: keys,
+		PartialGrace: opts.PartialDownloadGrace, Staged: staged})
 	if err != nil {
 		return nil, fmt.Errorf("node agent: %w", err)
 	}
