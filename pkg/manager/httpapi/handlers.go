@@ -134,9 +134,13 @@ func (s *Server) resume(r *http.Request, _ auth.Principal) (int, any, error) {
 func (s *Server) listNodes(r *http.Request, _ auth.Principal) (int, any, error) {
 	nodes, err := s.m.ListNodes(r.Context())
 	if nodes == nil {
-		nodes = []release.NodeStatus{}
+		nodes = []api.NodeReport{}
 	}
 	return http.StatusOK, api.NodeList{Nodes: nodes}, err
+}
+
+func (s *Server) forgetNode(r *http.Request, _ auth.Principal) (int, any, error) {
+	return http.StatusNoContent, nil, s.m.ForgetNode(r.Context(), r.PathValue("node"))
 }
 
 // desired is the node long-poll: GET /v1/nodes/{node}/desired?index=N&wait=60s.

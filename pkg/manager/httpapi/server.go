@@ -156,6 +156,7 @@ func (s *Server) apiRoutes() []route {
 		{"POST /v1/channels/{channel}/pause", auth.Publish, pathChannel, s.pause, false},
 		{"POST /v1/channels/{channel}/resume", auth.Publish, pathChannel, s.resume, false},
 		{"GET /v1/nodes", auth.Read, nil, s.listNodes, false},
+		{"DELETE /v1/nodes/{node}", auth.Admin, nil, s.forgetNode, false},
 		{"GET /v1/nodes/{node}/desired", auth.Node, pathNode, s.desired, false},
 		{"PUT /v1/nodes/{node}/status", auth.Node, pathNode, s.reportStatus, false},
 	}
