@@ -61,6 +61,12 @@ func (s *Server) listReleases(r *http.Request, _ auth.Principal) (int, any, erro
 }
 
 func (s *Server) publish(r *http.Request, p auth.Principal) (int, any, error) {
+	// The turn covers reading the body too: that is where memory goes.
+	endTurn, err := s.large.acquire(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer endTurn()
 	var req api.PublishRequest
 	if err := decode(r, s.opts.MaxPublishBody, &req); err != nil {
 		return 0, nil, err

@@ -42,7 +42,7 @@ func decode(r *http.Request, limit int64, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return newHTTPError(http.StatusUnsupportedMediaType, api.CodeInvalid, "", "Content-Type must be application/json, got %q", ct)
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
+	body, err := readBody(r, limit)
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return newHTTPError(http.StatusRequestEntityTooLarge, api.CodeTooLarge, "", "request body exceeds %d bytes", limit)
@@ -59,6 +59,26 @@ func decode(r *http.Request, limit int64, v any) error {
 		return newHTTPError(http.StatusBadRequest, api.CodeInvalid, "", "body has data after the JSON value")
 	}
 	return nil
+}
+
+// readBody reads at most limit bytes of r's body into a buffer sized by
+// its Content-Length, so that a large body is held once, not in the
+// doubling copies of a growing buffer. A Content-Length over limit is
+// refused before anything is read.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	body := http.MaxBytesReader(nil, r.Body, limit)
+	if r.ContentLength > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
+	size := int64(bytes.MinRead)
+	if r.ContentLength > 0 {
+		// One more MinRead: ReadFrom grows a buffer with less room than
+		// that left, even when only EOF is left to read.
+		size += r.ContentLength
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	_, err := buf.ReadFrom(body)
+	return buf.Bytes(), err
 }
 
 func jsonError(err error) error {
