@@ -84,6 +84,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.releaseCmd(),
 		a.rollbackCmd(), a.pinCmd(), a.unpinCmd(), a.pauseCmd(), a.resumeCmd(),
 		a.statusCmd(),
+		a.nodeCmd(),
 		a.pullCmd(),
 		a.demoCmd(),
 	)
