@@ -66,7 +66,6 @@ func decode(r *http.Request, limit int64, v any) error {
 // doubling copies of a growing buffer. A Content-Length over limit is
 // refused before anything is read.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
-	body := http.MaxBytesReader(nil, r.Body, limit)
 	if r.ContentLength > limit {
 		return nil, &http.MaxBytesError{Limit: limit}
 	}
@@ -77,7 +76,7 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 		size += r.ContentLength
 	}
 	buf := bytes.NewBuffer(make([]byte, 0, size))
-	_, err := buf.ReadFrom(body)
+	_, err := buf.ReadFrom(http.MaxBytesReader(nil, r.Body, limit))
 	return buf.Bytes(), err
 }
 
