@@ -3,6 +3,7 @@ package manager_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -92,6 +93,30 @@ func TestNodeLivenessIsTheManagers(t *testing.T) {
 				if err := m.DeleteChannel(ctx, "c"); err != nil {
 					t.Fatalf("DeleteChannel with only a stale report: %v", err)
 				}
+			})
+		}
+	}
+}
+
+// TestReportsStoredBeforeStamping: a report already in the store with a
+// date of the node's own (written before reports were stamped on receipt)
+// cannot stay fresh by being dated in the future, nor be stale at once by
+// being dated in the past: both count from the manager's start.
+func TestReportsStoredBeforeStamping(t *testing.T) {
+	for _, bs := range benchStores() {
+		for _, claimed := range []time.Time{time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)} {
+			t.Run(fmt.Sprintf("%s/%d", bs.name, claimed.Year()), func(t *testing.T) {
+				s := bs.open(t)
+				m, clk := managerOn(t, s)
+				st := release.NodeStatus{Node: "node-a", ReportedAt: claimed,
+					Views: []release.View{{VolumeID: "pvc-1", PodName: "web-0", PodNamespace: "prod", Channel: "c", Current: "v1"}}}
+				mustCreate(t, m, "c", release.Config{})
+				if err := s.PutNodeStatus(context.Background(), st); err != nil {
+					t.Fatal(err)
+				}
+				wantStale(t, m, false)
+				clk.Step(manager.DefaultNodeReportTTL + time.Second)
+				wantStale(t, m, true)
 			})
 		}
 	}
