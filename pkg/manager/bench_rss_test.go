@@ -20,7 +20,7 @@ import (
 )
 
 // BenchmarkPublish1MFilesPeakRSS publishes a release of one million files
-// (a body of about 94 MiB) to a real manager on bbolt, over loopback HTTP,
+// (a body of 91 MiB) to a real manager on bbolt, over loopback HTTP,
 // and reports the process's peak RSS during the publish and its growth
 // per body byte — the memory one publish takes, which docs/manager.md
 // turns into the ceiling per publish:
