@@ -88,7 +88,7 @@ func serve(ctx context.Context, opts Options, listening chan<- string) (err erro
 		return err
 	}
 	m, err := manager.New(manager.Options{Store: st, Registerer: reg, RetentionInterval: opts.RetentionInterval,
-		Kube: kube, Lease: opts.lease(kube)})
+		Kube: kube, Lease: opts.lease(kube), NodeReportTTL: opts.NodeReportTTL})
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,8 @@ func serve(ctx context.Context, opts Options, listening chan<- string) (err erro
 	if err != nil {
 		return err
 	}
-	handler, err := httpapi.New(m, httpapi.Options{Tokens: tokens, Registry: reg, RequireClientCert: opts.TLSClientCA != ""})
+	handler, err := httpapi.New(m, httpapi.Options{Tokens: tokens, Registry: reg, RequireClientCert: opts.TLSClientCA != "",
+		MaxConcurrentPublishes: opts.MaxConcurrentPublishes})
 	if err != nil {
 		return err
 	}

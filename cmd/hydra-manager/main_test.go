@@ -34,6 +34,8 @@ func TestFlagValidation(t *testing.T) {
 		{"bad store URL", []string{"--store", "postgres://x", "--insecure-no-auth", "--listen", "127.0.0.1:0"}, "scheme must be bolt or consul"},
 		{"unknown flag", []string{"--colour"}, "unknown flag"},
 		{"missing kubeconfig", []string{"--insecure-no-auth", "--kubeconfig", filepath.Join(dir, "kc")}, "--kubeconfig"},
+		{"node report TTL below two idle reports", []string{"--store", store, "--insecure-no-auth", "--node-report-ttl", "90s"}, "--node-report-ttl 1m30s"},
+		{"no publish at a time", []string{"--store", store, "--insecure-no-auth", "--max-concurrent-publishes", "0"}, "--max-concurrent-publishes 0"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/hydra-csi/hydra/pkg/manager"
+	"github.com/hydra-csi/hydra/pkg/manager/httpapi"
 )
 
 // Options are hydra-manager's flags (DESIGN §9).
@@ -27,6 +30,11 @@ type Options struct {
 	KubeBurst         int
 	ShutdownTimeout   time.Duration
 	RetentionInterval time.Duration
+	// NodeReportTTL: a node report older than this protects nothing.
+	NodeReportTTL time.Duration
+	// MaxConcurrentPublishes bounds the publishes of bodies over 1 MiB
+	// that run at once.
+	MaxConcurrentPublishes int
 }
 
 // DefaultOptions are the documented defaults.
@@ -41,6 +49,9 @@ func DefaultOptions() Options {
 		LeaseDuration:     15 * time.Second,
 		KubeQPS:           200,
 		KubeBurst:         400,
+
+		NodeReportTTL:          manager.DefaultNodeReportTTL,
+		MaxConcurrentPublishes: httpapi.DefaultMaxConcurrentPublishes,
 	}
 }
 
@@ -63,6 +74,10 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.KubeBurst, "kube-api-burst", o.KubeBurst, "burst above --kube-api-qps")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "how long to let requests finish on SIGTERM")
 	fs.DurationVar(&o.RetentionInterval, "retention-interval", o.RetentionInterval, "how often the leader applies retention")
+	fs.DurationVar(&o.NodeReportTTL, "node-report-ttl", o.NodeReportTTL, "how long a node's report counts after the manager received it; "+
+		"an older one no longer protects releases from retention nor blocks deleting a channel, and is shown stale (nodes report at least every minute)")
+	fs.IntVar(&o.MaxConcurrentPublishes, "max-concurrent-publishes", o.MaxConcurrentPublishes, "how many publishes with a body over 1 MiB are read and stored at once; "+
+		"others wait for a turn (each takes up to about 8 times its body in memory, see docs/manager.md)")
 }
 
 // Validate checks the options before anything starts.
@@ -98,6 +113,14 @@ func (o *Options) Validate() error {
 	}
 	if o.LeaseName == "" {
 		return errors.New("--lease-name: must not be empty")
+	}
+	// A TTL near the node agent's idle report interval (1m) would mark
+	// live nodes stale between reports.
+	if o.NodeReportTTL < 2*time.Minute {
+		return fmt.Errorf("--node-report-ttl %s: must be at least 2m, twice the node agent's idle report interval", o.NodeReportTTL)
+	}
+	if o.MaxConcurrentPublishes < 1 {
+		return fmt.Errorf("--max-concurrent-publishes %d: must be at least 1", o.MaxConcurrentPublishes)
 	}
 	return nil
 }

@@ -86,6 +86,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.promoteCmd(), a.rollbackCmd(), a.pinCmd(), a.unpinCmd(), a.pauseCmd(), a.resumeCmd(),
 		a.historyCmd(),
 		a.statusCmd(),
+		a.nodeCmd(),
 		a.pullCmd(),
 		a.demoCmd(),
 	)

@@ -100,7 +100,7 @@ func nodeTable(w io.Writer, nodes []api.NodeProgress) {
 		rels := append([]release.Progress(nil), n.Releases...)
 		sort.SliceStable(rels, func(i, j int) bool { return rels[i].UpdatedAt.After(rels[j].UpdatedAt) })
 		for _, p := range rels {
-			row(w, n.Node, p.Version, p.State, progressBar(p.BytesDone, p.BytesTotal), formatTime(n.ReportedAt), orDash(p.Error))
+			row(w, n.Node, p.Version, p.State, progressBar(p.BytesDone, p.BytesTotal), reportedCell(n), orDash(p.Error))
 		}
 	}
 }

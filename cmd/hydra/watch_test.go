@@ -215,7 +215,9 @@ func (w *watchRun) stop() result {
 	return w.result
 }
 
-// reportAt sends a node report stamped at a fixed time.
+// reportAt sends a node report that claims a fixed time. The manager
+// dates it on receipt with its own (real) clock, later than t0, so the
+// frames below show every report as "0s ago"; TestAge covers ages.
 func (h *harness) reportAt(at time.Time, node string, progress []release.Progress, views ...release.View) {
 	h.t.Helper()
 	st := release.NodeStatus{Node: node, Releases: progress, Views: views, ReportedAt: at}
@@ -237,7 +239,7 @@ updated 2026-02-01 09:14:05Z%s
 
 NODES
 NODE    RELEASE  STATE        PROGRESS                                      REPORTED  ERROR
-node-a  v1       downloading  [##########..........] 50% 512.0 MiB/1.0 GiB  1s ago    -
+node-a  v1       downloading  [##########..........] 50% 512.0 MiB/1.0 GiB  0s ago    -
 
 PODS (1: 1 on -; 0 moving)
 NODE    POD         CURRENT  ROLLOUT  TARGET

@@ -103,6 +103,9 @@ type NodeProgress struct {
 	Node       string             `json:"node"`
 	ReportedAt time.Time          `json:"reportedAt"`
 	Releases   []release.Progress `json:"releases"`
+	// Stale: the node's last report is older than the manager's
+	// --node-report-ttl; it no longer protects releases.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // PodRelease is one pod's view of a channel.
@@ -114,11 +117,22 @@ type PodRelease struct {
 	// moves it to; both empty when the pod is not being moved.
 	Rollout release.Phase `json:"rollout,omitempty"`
 	Target  string        `json:"target,omitempty"`
+	// Stale: the node's report is past the TTL, so this view does not
+	// block deleting the channel.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // NodeList is GET /v1/nodes.
 type NodeList struct {
-	Nodes []release.NodeStatus `json:"nodes"`
+	Nodes []NodeReport `json:"nodes"`
+}
+
+// NodeReport is a node's last report as the manager holds it: ReportedAt
+// is when the manager received it (never the node's own clock), and Stale
+// says it is older than the manager's --node-report-ttl.
+type NodeReport struct {
+	release.NodeStatus
+	Stale bool `json:"stale,omitempty"`
 }
 
 // Error is the body of every non-2xx answer.

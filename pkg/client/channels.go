@@ -130,11 +130,19 @@ func (c *Client) History(ctx context.Context, channel string) ([]release.HeadMov
 	return out.Moves, err
 }
 
-// ListNodes returns every node's last report.
-func (c *Client) ListNodes(ctx context.Context) ([]release.NodeStatus, error) {
+// ListNodes returns every node's last report, stamped with the manager's
+// receipt time and marked stale past the manager's TTL.
+func (c *Client) ListNodes(ctx context.Context) ([]api.NodeReport, error) {
 	var out api.NodeList
 	err := c.do(ctx, http.MethodGet, "/v1/nodes", nil, nil, &out)
 	return out.Nodes, err
+}
+
+// ForgetNode drops a node's report (admin): its views stop protecting
+// releases and blocking channel deletion. For a node that is gone; a live
+// node's next report brings it back.
+func (c *Client) ForgetNode(ctx context.Context, node string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/nodes/"+seg(node), nil, nil, nil)
 }
 
 // Desired long-polls a node's desired state: it answers when the state's

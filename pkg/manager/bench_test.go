@@ -32,25 +32,27 @@ const (
 	benchRounds    = 20
 )
 
+// benchStore opens a fresh store of one kind; the tests of what depends
+// on the store run on both too.
 type benchStore struct {
 	name string
-	open func(b *testing.B) *store.Store
+	open func(tb testing.TB) *store.Store
 }
 
 func benchStores() []benchStore {
 	return []benchStore{
-		{"bolt", func(b *testing.B) *store.Store {
-			bk, err := store.OpenBolt(filepath.Join(b.TempDir(), "state.db"))
+		{"bolt", func(tb testing.TB) *store.Store {
+			bk, err := store.OpenBolt(filepath.Join(tb.TempDir(), "state.db"))
 			if err != nil {
-				b.Fatal(err)
+				tb.Fatal(err)
 			}
 			return store.New(bk)
 		}},
-		{"consul", func(b *testing.B) *store.Store {
-			c := testenv.StartConsul(b)
+		{"consul", func(tb testing.TB) *store.Store {
+			c := testenv.StartConsul(tb)
 			s, err := store.Open(context.Background(), "consul://"+c.Addr+"/bench")
 			if err != nil {
-				b.Fatal(err)
+				tb.Fatal(err)
 			}
 			return s
 		}},

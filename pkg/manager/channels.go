@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/hydra-csi/hydra/pkg/api"
 	"github.com/hydra-csi/hydra/pkg/release"
@@ -57,11 +58,13 @@ func (m *Manager) DeleteChannel(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	// Views in stale reports do not count: their node may be gone.
+	pods := slices.DeleteFunc(st.Pods, func(p api.PodRelease) bool { return p.Stale })
 	err = m.store.DeleteChannel(ctx, name, func(release.Channel) error {
-		if len(st.Pods) > 0 {
-			p := st.Pods[0]
-			return fmt.Errorf("manager: channel %s: %w by %d volume(s), e.g. %s on node %s; delete the workloads first",
-				name, ErrInUse, len(st.Pods), p.VolumeID, p.Node)
+		if len(pods) > 0 {
+			p := pods[0]
+			return fmt.Errorf("manager: channel %s: %w by %d volume(s), e.g. %s on node %s; delete the workloads first (for a node that is gone: hydra node forget NODE)",
+				name, ErrInUse, len(pods), p.VolumeID, p.Node)
 		}
 		return nil
 	})

@@ -49,7 +49,16 @@ type Options struct {
 	// Lease, with Kube, makes the rollout controller also hold a
 	// Kubernetes Lease (see Lease); nil relies on the store's leadership.
 	Lease *Lease
+	// NodeReportTTL is how long a node's report counts after the manager
+	// received it: an older one stops protecting releases from retention
+	// and stops blocking channel deletion, and is shown stale. Default
+	// DefaultNodeReportTTL.
+	NodeReportTTL time.Duration
 }
+
+// DefaultNodeReportTTL is ten idle report intervals of the node agent
+// (one a minute), so a live node never goes stale between reports.
+const DefaultNodeReportTTL = 10 * time.Minute
 
 // Manager is the control plane core. Its methods are safe for concurrent use.
 type Manager struct {
@@ -69,6 +78,10 @@ type Manager struct {
 
 	leaderMu sync.Mutex
 	leader   bool
+
+	// started is when this manager was built; no report is stale before
+	// started+NodeReportTTL (see stale).
+	started time.Time
 }
 
 // New builds a Manager. Call Run to start its loops.
@@ -88,11 +101,15 @@ func New(opts Options) (*Manager, error) {
 	if opts.SweepGrace <= 0 {
 		opts.SweepGrace = time.Hour
 	}
+	if opts.NodeReportTTL <= 0 {
+		opts.NodeReportTTL = DefaultNodeReportTTL
+	}
 	met, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err
 	}
 	m := &Manager{store: instrumentStore(opts.Store, met.storeErrors), clock: opts.Clock, opts: opts, metrics: met, changed: make(chan struct{})}
+	m.started = m.now()
 	return m, nil
 }
 

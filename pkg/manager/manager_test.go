@@ -167,8 +167,13 @@ func TestRetention(t *testing.T) {
 	wantVersions(t, m, "r", "v1", "v2", "v6", "v7", "v8")
 
 	// Three days later everything is past MaxAge but the head and v1 stay,
-	// and the newest releases are still removed only by age.
+	// and the newest releases are still removed only by age. node-a,
+	// alive, has reported since.
 	clk.Step(72 * time.Hour)
+	if err := m.ReportStatus(ctx, "node-a", release.NodeStatus{Node: "node-a",
+		Views: []release.View{{VolumeID: "pvc-1", Channel: "r", Current: "v1"}}}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := m.ApplyRetention(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -78,8 +78,11 @@ func desiredFor(node string, snap snapshot) release.Desired {
 	return d
 }
 
-// ReportStatus stores a node's report. The node in the path must match
-// the body's (an agent cannot report for another node by mistake).
+// ReportStatus stores a node's report, stamped with the manager's own
+// receipt time: whatever reportedAt the node sent is ignored, so that a
+// node's clock (or a forged date) cannot keep its report fresh or age
+// another's. The node in the path must match the body's (an agent cannot
+// report for another node by mistake).
 func (m *Manager) ReportStatus(ctx context.Context, node string, st release.NodeStatus) error {
 	if st.Node == "" {
 		st.Node = node
@@ -87,9 +90,7 @@ func (m *Manager) ReportStatus(ctx context.Context, node string, st release.Node
 	if st.Node != node {
 		return &release.FieldError{Field: "node", Value: st.Node, Reason: fmt.Sprintf("does not match the node %q in the URL", node)}
 	}
-	if st.ReportedAt.IsZero() {
-		st.ReportedAt = m.now()
-	}
+	st.ReportedAt = m.now()
 	if err := m.store.PutNodeStatus(ctx, st); err != nil {
 		return err
 	}
@@ -97,9 +98,51 @@ func (m *Manager) ReportStatus(ctx context.Context, node string, st release.Node
 	return nil
 }
 
-// ListNodes returns every node's last report.
-func (m *Manager) ListNodes(ctx context.Context) ([]release.NodeStatus, error) {
-	return m.store.ListNodeStatus(ctx)
+// ListNodes returns every node's last report, each marked stale when
+// older than NodeReportTTL.
+func (m *Manager) ListNodes(ctx context.Context) ([]api.NodeReport, error) {
+	nodes, err := m.store.ListNodeStatus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.NodeReport, len(nodes))
+	for i, n := range nodes {
+		out[i] = api.NodeReport{NodeStatus: n, Stale: m.stale(n)}
+	}
+	return out, nil
+}
+
+// ForgetNode drops a node's report, so that its views no longer protect
+// releases or block channel deletion: for a node that is gone before its
+// report went stale. A live node comes back with its next report.
+func (m *Manager) ForgetNode(ctx context.Context, node string) error {
+	if err := release.ValidateNodeName(node); err != nil {
+		return err
+	}
+	if _, err := m.store.GetNodeStatus(ctx, node); err != nil {
+		return err
+	}
+	if err := m.store.DeleteNodeStatus(ctx, node); err != nil {
+		return fmt.Errorf("manager: forget node %s: %w", node, err)
+	}
+	m.logger().Info("node forgotten", "node", node)
+	return nil
+}
+
+// stale reports whether n's report is older than NodeReportTTL. Reports
+// are stamped by a manager (ReportStatus), so ReportedAt is a manager's
+// clock; the TTL counts from this manager's start at the earliest, so a
+// manager that was down longer than the TTL does not find the whole fleet
+// stale before the nodes could report again. A date further ahead than
+// the TTL is no manager's stamp (one stored before reports were stamped
+// on receipt) and counts as received at the start.
+func (m *Manager) stale(n release.NodeStatus) bool {
+	now, ttl := m.now(), m.opts.NodeReportTTL
+	at := n.ReportedAt
+	if at.Before(m.started) || at.After(now.Add(ttl)) {
+		at = m.started
+	}
+	return now.Sub(at) > ttl
 }
 
 // ChannelStatus gathers, from every node's last report, its progress on the
@@ -122,7 +165,8 @@ func (m *Manager) ChannelStatus(ctx context.Context, channel string) (api.Channe
 	}
 	out := api.ChannelStatus{Nodes: []api.NodeProgress{}, Pods: []api.PodRelease{}}
 	for _, n := range nodes {
-		np := api.NodeProgress{Node: n.Node, ReportedAt: n.ReportedAt}
+		stale := m.stale(n)
+		np := api.NodeProgress{Node: n.Node, ReportedAt: n.ReportedAt, Stale: stale}
 		for _, p := range n.Releases {
 			if p.Channel == channel {
 				np.Releases = append(np.Releases, p)
@@ -130,7 +174,7 @@ func (m *Manager) ChannelStatus(ctx context.Context, channel string) (api.Channe
 		}
 		for _, v := range n.Views {
 			if v.Channel == channel {
-				pr := api.PodRelease{Node: n.Node, View: v}
+				pr := api.PodRelease{Node: n.Node, View: v, Stale: stale}
 				if mv, ok := moves[moveKey(v.VolumeID, v.PodUID)]; ok {
 					pr.Rollout, pr.Target = mv.Phase, cmp.Or(mv.DesiredRelease(), mv.To)
 				}
@@ -149,8 +193,9 @@ func (m *Manager) ChannelStatus(ctx context.Context, channel string) (api.Channe
 }
 
 // inUse returns, per channel, the releases that some node's view serves or
-// is pinned to; retention never removes them.
-func inUse(nodes []release.NodeStatus) map[string]map[string]bool {
+// is pinned to; retention never removes them. A stale report protects
+// nothing: its node may be gone for good.
+func (m *Manager) inUse(nodes []release.NodeStatus) map[string]map[string]bool {
 	used := map[string]map[string]bool{}
 	mark := func(ch, v string) {
 		if v == "" {
@@ -162,6 +207,9 @@ func inUse(nodes []release.NodeStatus) map[string]map[string]bool {
 		used[ch][v] = true
 	}
 	for _, n := range nodes {
+		if m.stale(n) {
+			continue
+		}
 		for _, v := range n.Views {
 			mark(v.Channel, v.Current)
 			mark(v.Channel, v.Pinned)

@@ -93,6 +93,9 @@ func (m *Manager) DeleteRelease(ctx context.Context, channel, version string) er
 	}
 	err = m.store.DeleteRelease(ctx, channel, version, func(release.Channel) error {
 		for _, p := range st.Pods {
+			if p.Stale {
+				continue // its node may be gone, as for channel deletion
+			}
 			if p.Current == version || p.Pinned == version || p.Target == version {
 				return fmt.Errorf("manager: release %s/%s: %w by volume %s on node %s", channel, version, ErrInUse, p.VolumeID, p.Node)
 			}

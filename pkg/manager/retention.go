@@ -83,7 +83,8 @@ type Removal struct {
 
 // ApplyRetention removes, in every channel, the releases beyond the newest
 // Keep and those older than MaxAge — never the head, the pinned release, or
-// a release that a node reports serving. It returns what it removed.
+// a release that a node reports serving (in a report younger than
+// NodeReportTTL). It returns what it removed.
 func (m *Manager) ApplyRetention(ctx context.Context) ([]Removal, error) {
 	chans, err := m.store.ListChannels(ctx)
 	if err != nil {
@@ -93,7 +94,7 @@ func (m *Manager) ApplyRetention(ctx context.Context) ([]Removal, error) {
 	if err != nil {
 		return nil, err
 	}
-	used := inUse(nodes)
+	used := m.inUse(nodes)
 	var removed []Removal
 	var errs []error
 	for _, ch := range chans {

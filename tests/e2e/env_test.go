@@ -192,8 +192,9 @@ func (w *world) deploy(source string, patches ...string) {
 	w.admin = "admin-" + randHex(t)
 	nodeTok, ctrlTok := "node-"+randHex(t), "ctrl-"+randHex(t)
 	secrets := map[string]map[string]string{
-		"hydra-manager-tokens":   {"tokens.csv": w.admin + ",admin\n" + nodeTok + ",node,*\n" + ctrlTok + ",reader\n"},
-		"hydra-node-token":       {"token": nodeTok},
+		// The node's token is bound to the node, under its name.
+		"hydra-manager-tokens":   {"tokens.csv": w.admin + ",admin\n" + nodeTok + ",node," + testenv.ClusterNode + "\n" + ctrlTok + ",reader\n"},
+		"hydra-node-tokens":      {testenv.ClusterNode: nodeTok},
 		"hydra-controller-token": {"token": ctrlTok},
 		"hydra-s3": {
 			"AWS_ACCESS_KEY_ID": w.minio.AccessKey, "AWS_SECRET_ACCESS_KEY": w.minio.SecretKey,

@@ -107,6 +107,32 @@ func TestChecksCatchBreakage(t *testing.T) {
 			})
 			return o
 		}, "memory limit 1Gi is not above --memory-size"},
+		{"one token shared by every node", "kubernetes/base", checkNode, func(t *testing.T, o objects) objects {
+			mutate(t, o, "DaemonSet", nodeDS, func(ds *appsv1.DaemonSet) {
+				c := nodeCSI(ds)
+				c.Env = append(c.Env, corev1.EnvVar{Name: "HYDRA_TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+					LocalObjectReference: corev1.LocalObjectReference{Name: "hydra-node-token"}, Key: "token"}}})
+				c.Args = without(c.Args, "--token-file=")
+			})
+			return o
+		}, "not one shared by every node"},
+		{"every node reads the same key", "kubernetes/base", checkNodeTokenBound, func(t *testing.T, o objects) objects {
+			mutate(t, o, "DaemonSet", nodeDS, func(ds *appsv1.DaemonSet) {
+				c := nodeCSI(ds)
+				for i := range c.Env {
+					if c.Env[i].Name == "HYDRA_NODE_TOKEN_FILE" {
+						c.Env[i].Value = nodeTokenDir + "shared"
+					}
+				}
+			})
+			return o
+		}, "each node's own token"},
+		{"manager without a memory limit", "kubernetes/base", checkManager, func(t *testing.T, o objects) objects {
+			mutate(t, o, "Deployment", managerDep, func(d *appsv1.Deployment) {
+				container(&d.Spec.Template.Spec, managerCtr).Resources.Limits = nil
+			})
+			return o
+		}, "memory limit 0: want at least 2Gi"},
 		{"node name from the pod name", "kubernetes/base", checkNode, func(t *testing.T, o objects) objects {
 			mutate(t, o, "DaemonSet", nodeDS, func(ds *appsv1.DaemonSet) {
 				for i := range nodeCSI(ds).Env {
@@ -243,8 +269,8 @@ func TestChecksCatchBreakage(t *testing.T) {
 		}, "mounts an API token it never uses"},
 		{"a shipped secret", "kubernetes/base", checkNoSecrets, func(_ *testing.T, o objects) objects {
 			return append(o, &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Secret",
-				"metadata": map[string]any{"name": "hydra-node-token"}, "stringData": map[string]any{"token": "x"}}})
-		}, "Secret hydra-node-token is shipped without the label"},
+				"metadata": map[string]any{"name": "hydra-node-tokens"}, "stringData": map[string]any{"node-1": "x"}}})
+		}, "Secret hydra-node-tokens is shipped without the label"},
 		{"controller token unknown to the manager", "kubernetes/overlays/dev", checkDev, func(_ *testing.T, o objects) objects {
 			for _, u := range o.ofKind("Secret") {
 				if strings.HasPrefix(u.GetName(), "hydra-controller-token") {

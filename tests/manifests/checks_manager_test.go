@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -45,7 +46,7 @@ func checkManager(o objects) error {
 	}
 	owner := "Deployment " + managerDep
 	spec := &d.Spec.Template.Spec
-	errs := []error{restricted(owner, spec), managerTokens(owner, spec, c, args), managerPDB(o, d)}
+	errs := []error{restricted(owner, spec), managerTokens(owner, spec, c, args), managerPDB(o, d), managerMemory(owner, c)}
 	listen, _ := flagValue(args, "listen")
 	port, err := addressPort(listen)
 	if err != nil {
@@ -72,6 +73,31 @@ func checkManager(o objects) error {
 		errs = append(errs, fmt.Errorf("%s: env POD_NAMESPACE must come from metadata.namespace (the Lease's namespace)", owner))
 	}
 	errs = append(errs, managerService(o, d, c, args, port))
+	return errors.Join(errs...)
+}
+
+// managerMemory: a memory request and limit, and GOMEMLIMIT below the
+// limit, so that large publishes make the runtime collect rather than the
+// kernel kill the manager (docs/manager.md has the measured ceiling).
+func managerMemory(owner string, c *corev1.Container) error {
+	req, limit := c.Resources.Requests.Memory(), c.Resources.Limits.Memory()
+	var errs []error
+	if req.Cmp(resource.MustParse("256Mi")) < 0 {
+		errs = append(errs, fmt.Errorf("%s: memory request %s: want at least 256Mi", owner, req))
+	}
+	if limit.Cmp(resource.MustParse("2Gi")) < 0 {
+		errs = append(errs, fmt.Errorf("%s: memory limit %s: want at least 2Gi, two large publishes' ceiling", owner, limit))
+	}
+	soft := ""
+	for _, e := range c.Env {
+		if e.Name == "GOMEMLIMIT" {
+			soft = e.Value
+		}
+	}
+	q, err := resource.ParseQuantity(strings.TrimSuffix(soft, "B"))
+	if err != nil || q.Cmp(*limit) >= 0 {
+		errs = append(errs, fmt.Errorf("%s: env GOMEMLIMIT %q: want a size below the memory limit %s, such as 1536MiB", owner, soft, limit))
+	}
 	return errors.Join(errs...)
 }
 

@@ -28,7 +28,7 @@ func checkNode(o objects) error {
 	errs := []error{
 		nodeScheduling(ds),
 		nodePrivileges(spec),
-		nodeEnv(o, ds.Namespace, c),
+		nodeEnv(o, ds.Namespace, spec, c),
 		nodePaths(o, ds.Namespace, spec, c),
 		nodeLiveness(spec, c),
 	}
@@ -72,7 +72,7 @@ func nodePrivileges(spec *corev1.PodSpec) error {
 
 // nodeEnv: the node name from the downward API, the manager and its
 // token, and the optional S3 settings.
-func nodeEnv(o objects, ns string, c *corev1.Container) error {
+func nodeEnv(o objects, ns string, spec *corev1.PodSpec, c *corev1.Container) error {
 	var errs []error
 	byName := map[string]corev1.EnvVar{}
 	for _, e := range c.Env {
@@ -85,10 +85,7 @@ func nodeEnv(o objects, ns string, c *corev1.Container) error {
 		!strings.HasPrefix(e.ValueFrom.ConfigMapKeyRef.Name, "hydra-config") || e.ValueFrom.ConfigMapKeyRef.Key != "manager-url" {
 		errs = append(errs, fmt.Errorf("DaemonSet %s: env HYDRA_MANAGER must come from ConfigMap hydra-config, key manager-url", nodeDS))
 	}
-	if e := byName["HYDRA_TOKEN"]; e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil ||
-		!strings.HasPrefix(e.ValueFrom.SecretKeyRef.Name, "hydra-node-token") || e.ValueFrom.SecretKeyRef.Key != "token" {
-		errs = append(errs, fmt.Errorf("DaemonSet %s: env HYDRA_TOKEN must come from Secret hydra-node-token, key token", nodeDS))
-	}
+	errs = append(errs, nodeTokenFile(spec, c, byName))
 	if !slices.ContainsFunc(c.EnvFrom, func(e corev1.EnvFromSource) bool {
 		return e.SecretRef != nil && strings.HasPrefix(e.SecretRef.Name, "hydra-s3") && e.SecretRef.Optional != nil && *e.SecretRef.Optional
 	}) {
@@ -102,6 +99,54 @@ func nodeEnv(o objects, ns string, c *corev1.Container) error {
 		errs = append(errs, fmt.Errorf("DaemonSet %s: %w", nodeDS, err))
 	}
 	return errors.Join(errs...)
+}
+
+// nodeTokenDir is where the node plugin finds Secret hydra-node-tokens.
+const nodeTokenDir = "/etc/hydra/node-tokens/"
+
+// nodeTokenFile: the plugin's manager token is a file of Secret
+// hydra-node-tokens (--token-file=$(HYDRA_NODE_TOKEN_FILE)), not a token
+// shared through HYDRA_TOKEN.
+func nodeTokenFile(spec *corev1.PodSpec, c *corev1.Container, env map[string]corev1.EnvVar) error {
+	var errs []error
+	if _, ok := env["HYDRA_TOKEN"]; ok {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: env HYDRA_TOKEN: the node's token must be its own file of Secret hydra-node-tokens, not one shared by every node", nodeDS))
+	}
+	if !slices.Contains(c.Args, "--token-file=$(HYDRA_NODE_TOKEN_FILE)") {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: hydra-csi needs --token-file=$(HYDRA_NODE_TOKEN_FILE)", nodeDS))
+	}
+	if f := env["HYDRA_NODE_TOKEN_FILE"].Value; !strings.HasPrefix(f, nodeTokenDir) {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: env HYDRA_NODE_TOKEN_FILE %q: want a file under %s", nodeDS, f, nodeTokenDir))
+	}
+	mounted := false
+	for _, m := range c.VolumeMounts {
+		for _, v := range spec.Volumes {
+			if v.Name == m.Name && path.Clean(m.MountPath)+"/" == nodeTokenDir && v.Secret != nil && strings.HasPrefix(v.Secret.SecretName, "hydra-node-tokens") {
+				mounted = true
+			}
+		}
+	}
+	if !mounted {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: Secret hydra-node-tokens must be mounted at %s", nodeDS, nodeTokenDir))
+	}
+	return errors.Join(errs...)
+}
+
+// checkNodeTokenBound: outside the dev overlay each node reads the key
+// named after it, a token the manager binds to that node, so that a node
+// cannot report for, and protect releases as, any other.
+func checkNodeTokenBound(o objects) error {
+	ds, err := typed[appsv1.DaemonSet](o, "DaemonSet", nodeDS)
+	if err != nil {
+		return err
+	}
+	c := container(&ds.Spec.Template.Spec, csiContainer)
+	for _, e := range c.Env {
+		if e.Name == "HYDRA_NODE_TOKEN_FILE" && e.Value == nodeTokenDir+"$(NODE_NAME)" {
+			return nil
+		}
+	}
+	return fmt.Errorf("DaemonSet %s: env HYDRA_NODE_TOKEN_FILE must be %s$(NODE_NAME): each node's own token", nodeDS, nodeTokenDir)
 }
 
 // nodeHostPaths are the hostPath volumes an overlay patches by name.

@@ -72,11 +72,14 @@ func checkDev(o objects) error {
 		}
 	}
 	for _, want := range []struct {
-		secret string
-		act    auth.Action
-		role   string
-	}{{"hydra-node-token", auth.Node, "a role that acts as any node"}, {"hydra-controller-token", auth.Read, "a role that reads channels"}} {
-		tok, err := secretValue(o, want.secret, "token")
+		secret, key string
+		act         auth.Action
+		role        string
+	}{
+		{"hydra-node-tokens", "shared", auth.Node, "a role that acts as any node"},
+		{"hydra-controller-token", "token", auth.Read, "a role that reads channels"},
+	} {
+		tok, err := secretValue(o, want.secret, want.key)
 		if err != nil {
 			errs = append(errs, err)
 			continue

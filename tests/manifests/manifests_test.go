@@ -40,6 +40,9 @@ func checksFor(t *testing.T, name string) []namedCheck {
 		{"rbac", checkRBAC},
 		{"no-secrets", checkNoSecrets},
 	}
+	if name != "kubernetes/overlays/dev" && name != "examples" {
+		common = append(common, namedCheck{"node-token-bound", checkNodeTokenBound})
+	}
 	switch name {
 	case "kubernetes/base":
 		return append(common, namedCheck{"manager-bolt", checkManagerBolt})

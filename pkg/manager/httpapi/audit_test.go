@@ -107,7 +107,7 @@ func TestAuditLog(t *testing.T) {
 			method, _, _ := strings.Cut(ri.Pattern, " ")
 			_, allowed := m.allowed()
 			channel := `channel="team-a"`
-			if m.node {
+			if strings.HasPrefix(m.path, "/v1/nodes/") {
 				channel = `node="node-a"`
 			} else if ri.Pattern == "POST /v1/channels" {
 				channel = `channel="team-new"`

@@ -62,6 +62,12 @@ func (s *Server) listReleases(r *http.Request, _ auth.Principal) (int, any, erro
 }
 
 func (s *Server) publish(r *http.Request, p auth.Principal) (int, any, error) {
+	// The turn covers reading the body too: that is where memory goes.
+	endTurn, err := s.large.acquire(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer endTurn()
 	var req api.PublishRequest
 	if err := decode(r, s.opts.MaxPublishBody, &req); err != nil {
 		return 0, nil, err
@@ -168,9 +174,13 @@ func (s *Server) resume(r *http.Request, _ auth.Principal) (int, any, error) {
 func (s *Server) listNodes(r *http.Request, _ auth.Principal) (int, any, error) {
 	nodes, err := s.m.ListNodes(r.Context())
 	if nodes == nil {
-		nodes = []release.NodeStatus{}
+		nodes = []api.NodeReport{}
 	}
 	return http.StatusOK, api.NodeList{Nodes: nodes}, err
+}
+
+func (s *Server) forgetNode(r *http.Request, _ auth.Principal) (int, any, error) {
+	return http.StatusNoContent, nil, s.m.ForgetNode(r.Context(), r.PathValue("node"))
 }
 
 // desired is the node long-poll: GET /v1/nodes/{node}/desired?index=N&wait=60s.

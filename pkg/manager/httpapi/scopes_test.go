@@ -53,6 +53,9 @@ var mutations = map[string]mutation{
 	"POST /v1/channels/{channel}/resume": {path: "/v1/channels/team-a/resume", publisher: true,
 		prepare: []call{{"POST", "/v1/channels/team-a/pause", tokAdmin, `{"reason":"before resume"}`}}},
 	"PUT /v1/nodes/{node}/status": {path: "/v1/nodes/node-a/status", body: `{"node":"node-a"}`, node: true},
+	// Forgetting a node is the admin's alone, the node's own token included.
+	"DELETE /v1/nodes/{node}": {path: "/v1/nodes/node-a",
+		prepare: []call{{"PUT", "/v1/nodes/node-a/status", tokAdmin, `{"node":"node-a"}`}}},
 }
 
 func scopeTokens(t *testing.T) *auth.Tokens {

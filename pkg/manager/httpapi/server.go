@@ -38,6 +38,10 @@ type Options struct {
 	// RequireClientCert refuses /v1 requests without a verified client
 	// certificate (--tls-client-ca; see TLSConfig).
 	RequireClientCert bool
+	// MaxConcurrentPublishes bounds the publishes with a body over
+	// LargePublishBody that run at once (see publishLimiter); default
+	// DefaultMaxConcurrentPublishes.
+	MaxConcurrentPublishes int
 }
 
 // Server is the HTTP handler of the manager.
@@ -47,6 +51,7 @@ type Server struct {
 	mux      *http.ServeMux
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	large    *publishLimiter
 }
 
 // New builds the handler. The registry must be the one the manager's
@@ -64,7 +69,14 @@ func New(m *manager.Manager, opts Options) (*Server, error) {
 	if opts.MaxReportBody <= 0 {
 		opts.MaxReportBody = DefaultMaxReportBody
 	}
+	if opts.MaxConcurrentPublishes <= 0 {
+		opts.MaxConcurrentPublishes = DefaultMaxConcurrentPublishes
+	}
 	s := &Server{m: m, opts: opts, mux: http.NewServeMux()}
+	var err error
+	if s.large, err = newPublishLimiter(opts.MaxConcurrentPublishes, opts.Registry); err != nil {
+		return nil, err
+	}
 	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hydra_manager_http_requests_total", Help: "HTTP requests by route and status code.",
 	}, []string{"route", "code"})
@@ -159,6 +171,7 @@ func (s *Server) apiRoutes() []route {
 		{"POST /v1/channels/{channel}/pause", auth.Publish, pathChannel, s.pause, false},
 		{"POST /v1/channels/{channel}/resume", auth.Publish, pathChannel, s.resume, false},
 		{"GET /v1/nodes", auth.Read, nil, s.listNodes, false},
+		{"DELETE /v1/nodes/{node}", auth.Admin, nil, s.forgetNode, false},
 		{"GET /v1/nodes/{node}/desired", auth.Node, pathNode, s.desired, false},
 		{"PUT /v1/nodes/{node}/status", auth.Node, pathNode, s.reportStatus, false},
 	}
