@@ -17,7 +17,7 @@ import (
 //   - else the in-cluster config when running in a pod
 //     ($KUBERNETES_SERVICE_HOST set), which must work: a manager in a
 //     cluster that cannot reach its API would flip pods without drain;
-//   - else none: views move to the head without drain (DESIGN §6), as on a
+//   - else none: views move to the head without drain (docs/design.md §6), as on a
 //     laptop.
 func (o *Options) kubeClient() (kubernetes.Interface, error) {
 	cfg, _, err := kubeconfig.Load(o.Kubeconfig, "hydra-manager")

@@ -13,7 +13,7 @@ import (
 	"github.com/hydra-csi/hydra/pkg/manager/httpapi"
 )
 
-// Options are hydra-manager's flags (DESIGN §9).
+// Options are hydra-manager's flags (docs/design.md §9).
 type Options struct {
 	Listen            string
 	Store             string

@@ -18,7 +18,7 @@ import (
 	"github.com/hydra-csi/hydra/pkg/release"
 )
 
-// Tokens of the test manager's token file (DESIGN §9 format).
+// Tokens of the test manager's token file (docs/design.md §9 format).
 const (
 	adminToken     = "admin-token-0123456789abcdef"
 	publisherToken = "publisher-token-0123456789abcdef" // scope team-*

@@ -1,6 +1,6 @@
 // Command hydra is the CLI of publishers and operators: it creates channels,
 // publishes releases from S3 or local directories, moves heads and shows how
-// a rollout stands (DESIGN §9).
+// a rollout stands (docs/design.md §9).
 package main
 
 import (

@@ -73,7 +73,7 @@ func (a *app) rootCmd() *cobra.Command {
 		Args:               noArgs,
 		RunE:               helpOnly,
 	}
-	// The CLI surface is a contract (DESIGN §9): no implicit completion command.
+	// The CLI surface is a contract (docs/design.md §9): no implicit completion command.
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.SetOut(a.stdout)

@@ -148,7 +148,7 @@ const flightJoins = 3
 //
 // Concurrent calls for one release share one download, which runs on its
 // own: when ctx ends, EnsureFor returns ctx.Err() but the download goes on,
-// and a later call finds it finished or joins it (DESIGN §7: a download
+// and a later call finds it finished or joins it (docs/design.md §7: a download
 // outlives the RPC that started it). A download started by another
 // caller runs with that caller's credentials; when it fails, the failure
 // says nothing about ours, so the next one starts with ours.

@@ -1,7 +1,7 @@
 // Package cache is a node's local release store: it downloads releases from
 // their sources into tmp/, verifies every byte, installs them into store/ by
 // one rename, and builds per-pod views whose `current` symlink flips
-// atomically between releases (DESIGN §4).
+// atomically between releases (docs/design.md §4).
 //
 //	<root>/store/<channel>/<version>/<dataset>/...   complete, verified, read-only
 //	<root>/tmp/<channel>/<version>/                  in-progress downloads (resumable)

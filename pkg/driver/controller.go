@@ -51,7 +51,7 @@ func (d *Driver) ControllerGetCapabilities(context.Context, *csi.ControllerGetCa
 	}}}, nil
 }
 
-// CreateVolume resolves the volume's channel (DESIGN §3), checks it with
+// CreateVolume resolves the volume's channel (docs/design.md §3), checks it with
 // the manager and returns the resolved attributes as the volume context,
 // so the node never needs the PVC. Nothing is allocated: the data lands on
 // a node when a pod there stages the volume.

@@ -17,7 +17,7 @@ import (
 	"github.com/hydra-csi/hydra/pkg/source"
 )
 
-// DefaultName is the driver's name (DESIGN §2).
+// DefaultName is the driver's name (docs/design.md §2).
 const DefaultName = "hydra.csi.dev"
 
 // Ensurer makes a release present on the node (the node agent).

@@ -44,7 +44,7 @@ var throttleCodes = map[string]bool{
 }
 
 // toStatus is the one mapping from the errors of the driver and the
-// packages below it to gRPC codes (DESIGN §7). Its message is err's text,
+// packages below it to gRPC codes (docs/design.md §7). Its message is err's text,
 // which names the field or object at fault. A gRPC status passes as is.
 func toStatus(err error) error {
 	if err == nil {

@@ -19,7 +19,7 @@ import (
 	"github.com/hydra-csi/hydra/pkg/source"
 )
 
-// TestToStatus has one row per line of DESIGN §7 (and a few per line
+// TestToStatus has one row per line of docs/design.md §7 (and a few per line
 // where several errors share it), each wrapped as the code around it
 // wraps them.
 func TestToStatus(t *testing.T) {

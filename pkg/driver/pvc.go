@@ -20,7 +20,7 @@ import (
 // deploy/kubernetes/base/controller-rbac.yaml grants it.
 type PVCGetter = corev1client.PersistentVolumeClaimsGetter
 
-// channelFromPVC is the second source of a channel (DESIGN §3), used when
+// channelFromPVC is the second source of a channel (docs/design.md §3), used when
 // the StorageClass has no channel parameter: the PVC annotations
 // hydra.csi.dev/channel and hydra.csi.dev/release (pin), read from the PVC
 // that csi-provisioner names with --extra-create-metadata. The PVC's

@@ -12,7 +12,7 @@ import (
 	"github.com/hydra-csi/hydra/pkg/release"
 )
 
-// Volume attributes (DESIGN §3): StorageClass parameters, PV
+// Volume attributes (docs/design.md §3): StorageClass parameters, PV
 // volumeAttributes, inline volume attributes, and the volume context that
 // CreateVolume returns.
 const (

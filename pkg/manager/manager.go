@@ -43,7 +43,7 @@ type Options struct {
 	// the leader removes it (a publish in flight writes blobs first).
 	SweepGrace time.Duration
 	// Kube is the API server the rollout controller drains and reloads
-	// pods through (DESIGN §6). Nil: no Kubernetes, and views move to the
+	// pods through (docs/design.md §6). Nil: no Kubernetes, and views move to the
 	// head a few at a time without drain (planFlips).
 	Kube kubernetes.Interface
 	// Lease, with Kube, makes the rollout controller also hold a

@@ -6,7 +6,7 @@ import (
 	"github.com/hydra-csi/hydra/pkg/release"
 )
 
-// planFlips is the rollout decision without a Kubernetes API (DESIGN §6):
+// planFlips is the rollout decision without a Kubernetes API (docs/design.md §6):
 // per channel, views move to the head at most maxUnavailable at a time,
 // each once the head is ready on its node; the next ones move when those
 // report the head as current. Pinned volumes and paused channels never

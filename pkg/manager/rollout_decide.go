@@ -10,7 +10,7 @@ import (
 	"github.com/hydra-csi/hydra/pkg/release"
 )
 
-// The Kubernetes names of DESIGN §6.
+// The Kubernetes names of docs/design.md §6.
 const (
 	// ConditionDataReady is the pod condition (and readiness gate) the
 	// controller sets False to drain a pod and True when its data is in place.
@@ -96,7 +96,7 @@ type rolloutPlan struct {
 	pause string
 }
 
-// decideRollout is the controller's decision for one channel (DESIGN §6):
+// decideRollout is the controller's decision for one channel (docs/design.md §6):
 // it advances every move in flight by what was observed, starts new moves
 // within maxUnavailable per group, and says which pods must be drained.
 // It is a pure function: the executor applies its plan, and a controller

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Defaults of a channel's configuration (DESIGN §5, §6).
+// Defaults of a channel's configuration (docs/design.md §5, §6).
 const (
 	DefaultKeep           = 10
 	DefaultNodeKeep       = 2
@@ -39,7 +39,7 @@ type Config struct {
 	MinObjects int `json:"minObjects,omitempty"`
 }
 
-// RolloutPolicy governs the readiness-drained rollout (DESIGN §6).
+// RolloutPolicy governs the readiness-drained rollout (docs/design.md §6).
 type RolloutPolicy struct {
 	// MaxUnavailable is how many pods of one workload may be drained at once.
 	MaxUnavailable int `json:"maxUnavailable"`

@@ -233,7 +233,7 @@ func FuzzCompareVersions(f *testing.F) {
 	})
 }
 
-// channelNameRE is DESIGN §1's DNS-1123 label grammar, the oracle for
+// channelNameRE is docs/design.md §1's DNS-1123 label grammar, the oracle for
 // ValidateChannelName (with len <= 63).
 var channelNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 

@@ -10,7 +10,7 @@ import (
 const (
 	// MaxChannelNameLength is the DNS-1123 label limit.
 	MaxChannelNameLength = 63
-	// MaxVersionLength bounds a version string (DESIGN §1).
+	// MaxVersionLength bounds a version string (docs/design.md §1).
 	MaxVersionLength = 128
 	// MaxDatasetNameLength bounds a dataset name; it becomes a directory name.
 	MaxDatasetNameLength = 63

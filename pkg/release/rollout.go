@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Phase of one pod's move in a Kubernetes rollout (DESIGN §6).
+// Phase of one pod's move in a Kubernetes rollout (docs/design.md §6).
 type Phase string
 
 // Phases of a Move, in order; RollingBack replaces Flipping or Reloading

@@ -13,7 +13,7 @@ import (
 	"github.com/hydra-csi/hydra/internal/testenv"
 )
 
-// TestBadRequests sends, over the socket, each request DESIGN §3 and §7
+// TestBadRequests sends, over the socket, each request docs/design.md §3 and §7
 // refuse, and checks the code and that the message names the field (or
 // the key, channel, flag, volume) at fault.
 func TestBadRequests(t *testing.T) {

@@ -39,7 +39,7 @@ const (
 // TestChannelFromPVC runs CreateVolume as csi-provisioner does for a class
 // without a channel parameter, against a real kube-apiserver (and etcd)
 // holding the PVCs, and a real manager: the channel comes from the PVC's
-// annotations (DESIGN §3), and each way of failing has its code.
+// annotations (docs/design.md §3), and each way of failing has its code.
 func TestChannelFromPVC(t *testing.T) {
 	kube := testenv.StartKube(t)
 	mgr := managertest.Start(t, managertest.Options{})

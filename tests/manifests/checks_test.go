@@ -33,7 +33,7 @@ const (
 type check func(objects) error
 
 // checkCSIDriver: the CSIDriver object matches what the plugin does
-// (DESIGN §3): nothing to attach, pod identity on mount, PVCs and inline
+// (docs/design.md §3): nothing to attach, pod identity on mount, PVCs and inline
 // volumes, and no fsGroup changes to immutable files.
 func checkCSIDriver(o objects) error {
 	d, err := typed[storagev1.CSIDriver](o, "CSIDriver", driver.DefaultName)

@@ -11,7 +11,7 @@ import (
 )
 
 // pvcGetter is the controller's way to the PVCs whose annotations name a
-// volume's channel (DESIGN §3):
+// volume's channel (docs/design.md §3):
 //   - --kubeconfig when set; a file that cannot be used stops the start;
 //   - else the in-cluster config when running in a pod
 //     ($KUBERNETES_SERVICE_HOST set); when that fails (no service-account

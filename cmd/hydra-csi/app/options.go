@@ -26,7 +26,7 @@ const (
 	ModeAll        = "all"
 )
 
-// Options are hydra-csi's flags (DESIGN §9).
+// Options are hydra-csi's flags (docs/design.md §9).
 type Options struct {
 	Mode       string
 	Endpoint   string
@@ -91,7 +91,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Mode, "mode", o.Mode, "services to serve: controller, node (with the node agent) or all")
 	fs.StringVar(&o.Endpoint, "endpoint", o.Endpoint, "CSI endpoint, unix:///PATH (its directory is made 0700)")
 	fs.StringVar(&o.NodeID, "node-id", o.NodeID, "this node's name (default $NODE_NAME)")
-	fs.StringVar(&o.CacheRoot, "cache-root", o.CacheRoot, "the node's release store, views and records (DESIGN §4)")
+	fs.StringVar(&o.CacheRoot, "cache-root", o.CacheRoot, "the node's release store, views and records (docs/design.md §4)")
 	fs.StringVar(&o.MemoryRoot, "memory-root", o.MemoryRoot, "where to mount the tmpfs of medium=memory volumes; none when empty")
 	fs.StringVar(&o.MemorySize, "memory-size", o.MemorySize, "size of that tmpfs, e.g. 4Gi or 512Mi")
 	fs.StringVar(&o.Manager, "manager", o.Manager, "manager URL (default $HYDRA_MANAGER)")

@@ -1,5 +1,5 @@
 // Package auth reads the manager's token file and decides what each bearer
-// token may do. Roles (DESIGN §9):
+// token may do. Roles (docs/design.md §5.3):
 //
 //	admin      everything
 //	publisher  read everything; create channels, publish, move heads, pin

@@ -77,7 +77,7 @@ type getter func(ctx context.Context, w io.WriterAt, in *s3.GetObjectInput) erro
 
 // newGetter wraps manager.Downloader, the contender this program exists
 // to measure. The SDK deprecates it for feature/s3/transfermanager, but it
-// is what Go programs use today, and what the benchmark's issue names.
+// is what Go programs use today, so it is the contender to beat.
 func newGetter(client *s3.Client, set settings) getter {
 	d := manager.NewDownloader(client, func(d *manager.Downloader) { //nolint:staticcheck // SA1019: see above
 		if set.partSize > 0 {
