@@ -189,7 +189,7 @@ func TestChannelSet(t *testing.T) {
 	out := h.ok("channel", "set", "cs", "--keep", "4", "--drain", "1m", "--require-marker", "_SUCCESS", "--min-objects", "2")
 	wantText(t, out, "keep 10 -> 4", `rollout.drain "30s" -> "1m0s"`, `requireMarker unset -> "_SUCCESS"`, "minObjects unset -> 2")
 	c := h.channel("cs").Config
-	if c.Keep != 4 || c.Rollout.Drain.Duration.Minutes() != 1 || c.RequireMarker != "_SUCCESS" || c.MinObjects != 2 || c.NodeKeep != release.DefaultNodeKeep {
+	if c.Keep != 4 || c.Rollout.Drain.Minutes() != 1 || c.RequireMarker != "_SUCCESS" || c.MinObjects != 2 || c.NodeKeep != release.DefaultNodeKeep {
 		t.Errorf("config after channel set = %+v", c)
 	}
 	wantText(t, h.ok("channel", "show", "cs"), "keep 4", "drain 1m0s", "require-marker _SUCCESS, min-objects 2")

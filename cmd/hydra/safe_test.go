@@ -98,7 +98,9 @@ func TestTerminalSafeOutput(t *testing.T) {
 
 	for _, tty := range []bool{false, true} {
 		w := h.startWatch(tty, "status", "--watch", "web")
-		for !strings.Contains(w.next(t), "NODES") { // a terminal's first write clears it
+		// Read frames until the table; a terminal's first write clears it.
+		for frame := w.next(t); !strings.Contains(frame, "NODES"); frame = w.next(t) {
+			t.Logf("waiting for the NODES table; frame: %q", frame)
 		}
 		r := w.stop()
 		checkTerminalSafe(t, "hydra status --watch", r.stdout)

@@ -94,7 +94,7 @@ func checkSettings(prefix string, patch map[string]any) error {
 		}
 		path := prefix + k
 		// Rebuild the one setting inside its parents: {"rollout":{"drain":v}}.
-		var doc any = v
+		doc := any(v)
 		parts := strings.Split(path, ".")
 		for i := len(parts) - 1; i >= 0; i-- {
 			doc = map[string]any{parts[i]: doc}
