@@ -28,8 +28,8 @@ func (s *Server) createChannel(r *http.Request, p auth.Principal) (int, any, err
 	}
 	auditFrom(r).setChannel(req.Name)
 	// The channel's name is in the body, so the scope check happens here.
-	if !p.Allowed(auth.Publish, req.Name) {
-		return 0, nil, forbidden(p, auth.Publish, req.Name)
+	if !p.Allowed(auth.ChangeChannel, req.Name) {
+		return 0, nil, forbidden(p, auth.ChangeChannel, req.Name)
 	}
 	ch, err := s.m.CreateChannel(r.Context(), req)
 	return http.StatusCreated, ch, err
