@@ -65,7 +65,7 @@ func TestAuth(t *testing.T) {
 		})
 	}
 	// The out-of-scope publish changed nothing.
-	if ch := h.channel("other"); ch.Head != "" || ch.Releases != 0 {
+	if ch := h.channel("other"); ch.Head != "" || ch.ReleaseCount != 0 {
 		t.Errorf("channel other after a refused publish: %+v", ch)
 	}
 }

@@ -97,7 +97,7 @@ func (a *app) channelListCmd() *cobra.Command {
 func channelTable(w io.Writer, chans []release.Channel) {
 	row(w, "NAME", "HEAD", "PINNED", "PAUSED", "RELEASES", "UPDATED")
 	for _, ch := range chans {
-		row(w, ch.Name, orDash(ch.Head), orDash(ch.Pinned), yesNo(ch.Paused), ch.Releases, formatTime(ch.UpdatedAt))
+		row(w, ch.Name, orDash(ch.Head), orDash(ch.Pinned), yesNo(ch.Paused), ch.ReleaseCount, formatTime(ch.UpdatedAt))
 	}
 }
 

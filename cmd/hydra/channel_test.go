@@ -91,7 +91,7 @@ func checkList(t *testing.T, h *harness, format, name string) {
 	var list api.ChannelList
 	decodeAs(t, format, out, &list)
 	i := slices.IndexFunc(list.Channels, func(c release.Channel) bool { return c.Name == name })
-	if i < 0 || list.Channels[i].Head != "v1" || list.Channels[i].Releases != 1 {
+	if i < 0 || list.Channels[i].Head != "v1" || list.Channels[i].ReleaseCount != 1 {
 		t.Errorf("channel ls = %+v, want %s with head v1 and 1 release", list.Channels, name)
 	}
 }

@@ -105,12 +105,12 @@ func nodeTable(w io.Writer, nodes []api.NodeProgress) {
 	}
 }
 
-func podTable(w io.Writer, pods []api.PodRelease) {
+func podTable(w io.Writer, pods []api.PodView) {
 	row(w, "POD", "NODE", "RELEASE", "PINNED", "MEDIUM", "ROLLOUT")
 	for _, p := range pods {
 		rollout := "-"
-		if p.Rollout != "" {
-			rollout = fmt.Sprintf("%s to %s", p.Rollout, p.Target)
+		if p.Phase != "" {
+			rollout = fmt.Sprintf("%s to %s", p.Phase, p.To)
 		}
 		row(w, podName(p), p.Node, orDash(p.Current), orDash(p.Pinned), orDash(p.Medium), rollout)
 	}
@@ -118,7 +118,7 @@ func podTable(w io.Writer, pods []api.PodRelease) {
 
 // podName is namespace/name, or the volume ID for a view whose node did
 // not learn the pod's identity.
-func podName(p api.PodRelease) string {
+func podName(p api.PodView) string {
 	if p.PodName == "" {
 		return "volume " + p.VolumeID
 	}

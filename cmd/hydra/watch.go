@@ -141,7 +141,7 @@ func (f watchFrame) write(w io.Writer) error {
 			if p.Pinned != "" {
 				current += " (pinned)"
 			}
-			row(tw, p.Node, podName(p), current, orDash(string(p.Rollout)), orDash(p.Target))
+			row(tw, p.Node, podName(p), current, orDash(string(p.Phase)), orDash(p.To))
 		}
 	}
 	if !f.tty {
@@ -191,7 +191,7 @@ func focus(rels []release.Progress, head string) release.Progress {
 }
 
 // podSummary is " (3: 2 on v1, 1 on v2; 1 moving)", "" without pods.
-func podSummary(pods []api.PodRelease) string {
+func podSummary(pods []api.PodView) string {
 	if len(pods) == 0 {
 		return ""
 	}
@@ -199,7 +199,7 @@ func podSummary(pods []api.PodRelease) string {
 	moving := 0
 	for _, p := range pods {
 		on[orDash(p.Current)]++
-		if p.Rollout != "" {
+		if p.Phase != "" {
 			moving++
 		}
 	}

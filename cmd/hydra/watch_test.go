@@ -38,9 +38,9 @@ func frameDetail() api.ChannelDetail {
 					{Channel: "web", Version: "v2", State: release.StateReady, BytesDone: 2469606195, BytesTotal: 2469606195, UpdatedAt: t0.Add(-time.Minute)},
 				}},
 			},
-			Pods: []api.PodRelease{
+			Pods: []api.PodView{
 				{Node: "node-c", View: release.View{PodNamespace: "shop", PodName: "pinned-0", Channel: "web", Current: "v1", Pinned: "v1"}},
-				{Node: "node-a", View: release.View{PodNamespace: "shop", PodName: "web-0", Channel: "web", Current: "v1"}, Rollout: release.PhaseDraining, Target: "v2"},
+				{Node: "node-a", View: release.View{PodNamespace: "shop", PodName: "web-0", Channel: "web", Current: "v1"}, Phase: release.PhaseDraining, To: "v2"},
 				{Node: "node-b", View: release.View{PodNamespace: "shop", PodName: "web-1", Channel: "web", Current: "v1"}},
 				{Node: "node-c", View: release.View{PodNamespace: "shop", PodName: "web-2", Channel: "web", Current: "v2"}},
 			},

@@ -95,7 +95,7 @@ type PauseRequest struct {
 // progress for the channel's releases; per pod, the release it sees.
 type ChannelStatus struct {
 	Nodes []NodeProgress `json:"nodes"`
-	Pods  []PodRelease   `json:"pods"`
+	Pods  []PodView      `json:"pods"`
 }
 
 // NodeProgress is one node's progress on one channel.
@@ -108,15 +108,18 @@ type NodeProgress struct {
 	Stale bool `json:"stale,omitempty"`
 }
 
-// PodRelease is one pod's view of a channel.
-type PodRelease struct {
+// PodView is one pod's view of a channel, as the channel's status shows
+// it: the view its node reports, and the rollout's move of it.
+type PodView struct {
 	Node string `json:"node"`
 	release.View
-	// Rollout is the rollout controller's phase for this pod (draining,
-	// flipping, reloading, rollingBack) and Target the release the phase
-	// moves it to; both empty when the pod is not being moved.
-	Rollout release.Phase `json:"rollout,omitempty"`
-	Target  string        `json:"target,omitempty"`
+	// Phase is the rollout controller's phase for this pod (draining,
+	// flipping, reloading, rollingBack) and To the version the phase moves
+	// the view to (the move's From while rolling back); both empty when the
+	// pod is not being moved. Their wire names predate the glossary and
+	// stay (docs/design.md §11).
+	Phase release.Phase `json:"rollout,omitempty"`
+	To    string        `json:"target,omitempty"`
 	// Stale: the node's report is past the TTL, so this view does not
 	// block deleting the channel.
 	Stale bool `json:"stale,omitempty"`

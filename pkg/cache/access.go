@@ -163,10 +163,10 @@ func (c *Cache) prove(ctx context.Context, rel release.Release, creds *source.Cr
 				continue
 			}
 			g.Go(func() error {
-				if !c.acquire(ctx) {
+				if !c.acquireRequest(ctx) {
 					return ctx.Err()
 				}
-				defer c.release()
+				defer c.releaseRequest()
 				if err := reader.ReadRange(ctx, src, f, 0, 1, io.Discard); err != nil {
 					return fmt.Errorf("cache: release %s/%s: %v cannot read %s/%s: %w", rel.Channel, rel.Version, creds, ds.Name, f.Path, err)
 				}

@@ -73,11 +73,11 @@ func (c *Cache) fetchParts(ctx context.Context, reader source.Reader, tmp string
 	for range cap(c.requests) {
 		wg.Go(func() {
 			for t := range queue {
-				if !c.acquire(ctx) {
+				if !c.acquireRequest(ctx) {
 					return
 				}
 				res, err := c.fetchPart(ctx, reader, t.f, t.p, prog)
-				c.release()
+				c.releaseRequest()
 				if err != nil {
 					fail(err)
 					return
@@ -116,7 +116,9 @@ func (c *Cache) fetchParts(ctx context.Context, reader source.Reader, tmp string
 	return first
 }
 
-func (c *Cache) acquire(ctx context.Context) bool {
+// acquireRequest takes one of the Requests budget's slots for a range
+// request, waiting while all are taken; false when ctx ends first.
+func (c *Cache) acquireRequest(ctx context.Context) bool {
 	select {
 	case c.requests <- struct{}{}:
 		return true
@@ -125,7 +127,8 @@ func (c *Cache) acquire(ctx context.Context) bool {
 	}
 }
 
-func (c *Cache) release() { <-c.requests }
+// releaseRequest gives back the slot of acquireRequest.
+func (c *Cache) releaseRequest() { <-c.requests }
 
 // fetchPart streams one part into its place in the file, hashing it.
 func (c *Cache) fetchPart(ctx context.Context, reader source.Reader, f plannedFile, p int, prog *progress) (partDone, error) {

@@ -53,7 +53,7 @@ type SpareOptions struct {
 	// Hold keeps a release in store/ while its spare is linked (Cache.Hold);
 	// nil: nothing holds it, and a spare of a release removed meanwhile
 	// lasts until the next PruneSpares.
-	Hold func(channel, version string) (release func(), err error)
+	Hold func(channel, version string) (unhold func(), err error)
 	// Registerer gets hydra_view_trees_total; nil: not registered.
 	Registerer prometheus.Registerer
 }
@@ -220,11 +220,11 @@ func (s *spares) linkSlot(k spareKey, slot int) error {
 	s.linking.Lock()
 	defer s.linking.Unlock()
 	if s.hold != nil { // (1)
-		release, err := s.hold(k.channel, k.version)
+		unhold, err := s.hold(k.channel, k.version)
 		if err != nil {
 			return nil // not stored (any more): nothing to prepare
 		}
-		defer release()
+		defer unhold()
 	}
 	src := s.layout.StoreDir(k.channel, k.version)
 	id, err := storeID(src)

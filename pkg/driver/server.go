@@ -119,9 +119,16 @@ func (s *Server) Stop(grace time.Duration) {
 }
 
 // logRPC logs each call (V(4): method, duration, code; V(5): the request
-// with its secrets stripped) and maps its error to a gRPC status.
+// with its secrets stripped) and maps its error to a gRPC status. The
+// handler gets the call's logger in its context, carrying the method and,
+// where the request names one, the volume ID: a handler logs through
+// klog.FromContext(ctx) and its lines say which call they belong to.
 func logRPC(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	logger := klog.FromContext(ctx).WithValues("method", info.FullMethod)
+	if r, ok := req.(interface{ GetVolumeId() string }); ok && r.GetVolumeId() != "" {
+		logger = logger.WithValues("volumeID", r.GetVolumeId())
+	}
+	ctx = klog.NewContext(ctx, logger)
 	if v := logger.V(5); v.Enabled() {
 		v.Info("RPC request", "request", protosanitizer.StripSecrets(req))
 	}

@@ -59,7 +59,7 @@ func (m *Manager) DeleteChannel(ctx context.Context, name string) error {
 		return err
 	}
 	// Views in stale reports do not count: their node may be gone.
-	pods := slices.DeleteFunc(st.Pods, func(p api.PodRelease) bool { return p.Stale })
+	pods := slices.DeleteFunc(st.Pods, func(p api.PodView) bool { return p.Stale })
 	err = m.store.DeleteChannel(ctx, name, func(release.Channel) error {
 		if len(pods) > 0 {
 			p := pods[0]

@@ -76,9 +76,6 @@ type Manager struct {
 	ready   bool
 	stopped bool
 
-	leaderMu sync.Mutex
-	leader   bool
-
 	// started is when this manager was built; no report is stale before
 	// started+NodeReportTTL (see stale).
 	started time.Time
@@ -139,24 +136,6 @@ func (m *Manager) Ready(ctx context.Context) error {
 		return errors.New("manager: state not loaded yet")
 	}
 	return m.store.Ping(ctx)
-}
-
-// IsLeader reports whether this replica runs the background loops now.
-func (m *Manager) IsLeader() bool {
-	m.leaderMu.Lock()
-	defer m.leaderMu.Unlock()
-	return m.leader
-}
-
-func (m *Manager) setLeader(v bool) {
-	m.leaderMu.Lock()
-	m.leader = v
-	m.leaderMu.Unlock()
-	if v {
-		m.metrics.leader.Set(1)
-	} else {
-		m.metrics.leader.Set(0)
-	}
 }
 
 // Shutdown wakes every long-poll so that an HTTP server can drain quickly;

@@ -163,7 +163,7 @@ func (m *Manager) ChannelStatus(ctx context.Context, channel string) (api.Channe
 	for _, mv := range rollout.Moves {
 		moves[moveKey(mv.VolumeID, mv.PodUID)] = mv
 	}
-	out := api.ChannelStatus{Nodes: []api.NodeProgress{}, Pods: []api.PodRelease{}}
+	out := api.ChannelStatus{Nodes: []api.NodeProgress{}, Pods: []api.PodView{}}
 	for _, n := range nodes {
 		stale := m.stale(n)
 		np := api.NodeProgress{Node: n.Node, ReportedAt: n.ReportedAt, Stale: stale}
@@ -174,9 +174,9 @@ func (m *Manager) ChannelStatus(ctx context.Context, channel string) (api.Channe
 		}
 		for _, v := range n.Views {
 			if v.Channel == channel {
-				pr := api.PodRelease{Node: n.Node, View: v, Stale: stale}
+				pr := api.PodView{Node: n.Node, View: v, Stale: stale}
 				if mv, ok := moves[moveKey(v.VolumeID, v.PodUID)]; ok {
-					pr.Rollout, pr.Target = mv.Phase, cmp.Or(mv.DesiredRelease(), mv.To)
+					pr.Phase, pr.To = mv.Phase, cmp.Or(mv.DesiredRelease(), mv.To)
 				}
 				out.Pods = append(out.Pods, pr)
 			}

@@ -96,7 +96,7 @@ func (m *Manager) DeleteRelease(ctx context.Context, channel, version string) er
 			if p.Stale {
 				continue // its node may be gone, as for channel deletion
 			}
-			if p.Current == version || p.Pinned == version || p.Target == version {
+			if p.Current == version || p.Pinned == version || p.To == version {
 				return fmt.Errorf("manager: release %s/%s: %w by volume %s on node %s", channel, version, ErrInUse, p.VolumeID, p.Node)
 			}
 		}

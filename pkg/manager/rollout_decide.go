@@ -30,9 +30,9 @@ const (
 // server, reduced to what its decisions need.
 type podState struct {
 	UID, Namespace, Name, Node string
-	// Group is the controlling workload, e.g. "Deployment/ns/web"; a pod
-	// without a controller is its own group.
-	Group string
+	// Workload is the controlling workload, e.g. "Deployment/ns/web"; a
+	// pod without a controller is its own workload.
+	Workload string
 	// Gated: spec.readinessGates names ConditionDataReady.
 	Gated bool
 	// DataReady is the condition's status: "True", "False" or "" (absent).
@@ -125,7 +125,7 @@ func decideRollout(in rolloutInput) rolloutPlan {
 			continue
 		}
 		moving[moveKey(m.VolumeID, m.PodUID)] = true
-		unavailable[m.Group]++
+		unavailable[m.Workload]++
 		if m.Gated {
 			plan.busy[m.PodUID] = true
 		}
@@ -136,7 +136,7 @@ func decideRollout(in rolloutInput) rolloutPlan {
 	// released and the kubelet has not yet marked Ready again.
 	for uid := range plan.busy {
 		if pod := in.pods[uid]; !pod.Ready && !plan.busy[uid] && !movingPod(plan.rollout.Moves, uid) {
-			unavailable[pod.Group]++
+			unavailable[pod.Workload]++
 		}
 	}
 	if ch.Paused || ch.Head == "" {
@@ -158,13 +158,13 @@ func decideRollout(in rolloutInput) rolloutPlan {
 	})
 	for _, c := range candidates {
 		pod := in.pods[c.view.PodUID]
-		if unavailable[pod.Group] >= policy.MaxUnavailable {
+		if unavailable[pod.Workload] >= policy.MaxUnavailable {
 			continue
 		}
-		unavailable[pod.Group]++
+		unavailable[pod.Workload]++
 		m := release.Move{
 			PodUID: pod.UID, PodNamespace: pod.Namespace, PodName: pod.Name, Node: c.node, VolumeID: c.view.VolumeID,
-			Group: pod.Group, From: c.view.Current, To: ch.Head, Phase: release.PhaseFlipping, Started: in.now, Since: in.now, Gated: pod.Gated,
+			Workload: pod.Workload, From: c.view.Current, To: ch.Head, Phase: release.PhaseFlipping, Started: in.now, Since: in.now, Gated: pod.Gated,
 		}
 		if pod.Gated {
 			m.Phase = release.PhaseDraining

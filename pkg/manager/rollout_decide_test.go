@@ -49,7 +49,7 @@ func newSim(t *testing.T, maxUnavailable int, groups map[string][]string) *sim {
 			node := []string{"n1", "n2"}[i%2]
 			i++
 			uid := "uid-" + name
-			s.pods[uid] = podState{UID: uid, Namespace: "ns", Name: name, Node: node, Group: group, Gated: true,
+			s.pods[uid] = podState{UID: uid, Namespace: "ns", Name: name, Node: node, Workload: group, Gated: true,
 				DataReady: "True", Ready: true, ContainersReady: true}
 			s.views[uid] = &consumer{node: node, view: release.View{VolumeID: "vol-" + name, PodUID: uid, Channel: "c", Current: "v1"}}
 		}
@@ -129,7 +129,7 @@ func (s *sim) step() rolloutPlan {
 		p.Ready = p.ContainersReady && (!p.Gated || before[uid] == "True")
 		s.pods[uid] = p
 		if !p.Ready {
-			drained[p.Group]++
+			drained[p.Workload]++
 		}
 	}
 	for g, n := range drained {

@@ -363,7 +363,7 @@ func (k *kubeRollout) pod(uid string) (podState, bool) {
 		return podState{}, false
 	}
 	st := podState{
-		UID: string(p.UID), Namespace: p.Namespace, Name: p.Name, Node: p.Spec.NodeName, Group: podGroup(p),
+		UID: string(p.UID), Namespace: p.Namespace, Name: p.Name, Node: p.Spec.NodeName, Workload: podWorkload(p),
 		Terminating: p.DeletionTimestamp != nil, Reload: p.Annotations[AnnotationReload],
 	}
 	for _, g := range p.Spec.ReadinessGates {
@@ -384,11 +384,11 @@ func (k *kubeRollout) pod(uid string) (podState, bool) {
 	return st, true
 }
 
-// podGroup names a pod's workload: its controller, with a ReplicaSet made
+// podWorkload names a pod's workload: its controller, with a ReplicaSet made
 // by a Deployment named after the Deployment (the ReplicaSet's name is the
 // Deployment's plus "-" and the pod-template-hash label), so that the
 // pods of two ReplicaSets of one Deployment count together.
-func podGroup(p *corev1.Pod) string {
+func podWorkload(p *corev1.Pod) string {
 	owner := metav1.GetControllerOf(p)
 	if owner == nil {
 		return "Pod/" + p.Namespace + "/" + p.Name

@@ -110,10 +110,11 @@ type Channel struct {
 	// (set by an operator or by the controller after a failed pod).
 	Paused      bool   `json:"paused,omitempty"`
 	PauseReason string `json:"pauseReason,omitempty"`
-	// Releases is how many releases the channel holds (filled on reads).
-	Releases  int       `json:"releases"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	// ReleaseCount is how many releases the channel holds (filled on reads);
+	// on the wire and in the store it is "releases" (docs/design.md §11).
+	ReleaseCount int       `json:"releases"`
+	CreatedAt    time.Time `json:"createdAt"`
+	UpdatedAt    time.Time `json:"updatedAt"`
 }
 
 // Validate checks the channel's name and configuration.

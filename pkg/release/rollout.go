@@ -34,12 +34,12 @@ type Move struct {
 	PodName      string `json:"podName"`
 	Node         string `json:"node"`
 	VolumeID     string `json:"volumeID"`
-	// Group is the pod's workload ("Deployment/ns/name", …): maxUnavailable
-	// counts per group.
-	Group string `json:"group"`
-	From  string `json:"from"`
-	To    string `json:"to"`
-	Phase Phase  `json:"phase"`
+	// Workload is the pod's workload ("Deployment/ns/name", …):
+	// maxUnavailable counts per workload. Stored as "group" (docs/design.md §11).
+	Workload string `json:"group"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Phase    Phase  `json:"phase"`
 	// Started is when the move began; Since when its phase did.
 	Started time.Time `json:"started"`
 	Since   time.Time `json:"since"`

@@ -29,7 +29,7 @@ func (s *Store) CreateChannel(ctx context.Context, ch release.Channel) (release.
 	if err := ch.Validate(); err != nil {
 		return release.Channel{}, err
 	}
-	ch.Head, ch.Pinned, ch.Releases = "", "", 0
+	ch.Head, ch.Pinned, ch.ReleaseCount = "", "", 0
 	val, err := encodeValue(channelRecord{Channel: ch})
 	if err != nil {
 		return release.Channel{}, err
@@ -66,7 +66,7 @@ func (s *Store) GetChannel(ctx context.Context, name string) (release.Channel, e
 	if err != nil {
 		return release.Channel{}, err
 	}
-	rec.Releases = len(rels)
+	rec.ReleaseCount = len(rels)
 	return rec.Channel, nil
 }
 
@@ -86,7 +86,7 @@ func (s *Store) ListChannels(ctx context.Context) ([]release.Channel, error) {
 		if err := decodeValue(kv.Key, kv.Value, &rec); err != nil {
 			return nil, err
 		}
-		rec.Releases = counts[rec.Name]
+		rec.ReleaseCount = counts[rec.Name]
 		out = append(out, rec.Channel)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -183,14 +183,14 @@ func (s *Store) updateChannel(ctx context.Context, name string, withReleases boo
 // (from rels when the update read them).
 func (s *Store) committed(ctx context.Context, rec channelRecord, rels []release.Summary) (release.Channel, error) {
 	if rels != nil {
-		rec.Releases = len(rels)
+		rec.ReleaseCount = len(rels)
 		return rec.Channel, nil
 	}
 	kvs, err := s.b.List(ctx, releasePrefix(rec.Name))
 	if err != nil {
 		return release.Channel{}, err
 	}
-	rec.Releases = len(kvs)
+	rec.ReleaseCount = len(kvs)
 	return rec.Channel, nil
 }
 

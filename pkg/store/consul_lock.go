@@ -133,7 +133,7 @@ func (l *consulLeadership) acquire(ctx context.Context) error {
 	if ctx.Err() != nil { // acquired just as ctx ended: give it back
 		rctx, cancel := cleanupContext()
 		defer cancel()
-		_ = l.release(rctx)
+		_ = l.unlock(rctx)
 		return ctx.Err()
 	}
 	return nil
@@ -149,14 +149,14 @@ func (l *consulLeadership) Lost() <-chan struct{} { return l.lost }
 func (l *consulLeadership) Resign(ctx context.Context) error {
 	l.resignOnce.Do(func() {
 		l.b.untrack(l)
-		l.resignErr = errors.Join(l.release(ctx), l.endSession(ctx))
+		l.resignErr = errors.Join(l.unlock(ctx), l.endSession(ctx))
 	})
 	return l.resignErr
 }
 
-// release unlocks the key, which wakes the lock's monitor, and waits for
+// unlock unlocks the key, which wakes the lock's monitor, and waits for
 // the monitor to close lost.
-func (l *consulLeadership) release(ctx context.Context) error {
+func (l *consulLeadership) unlock(ctx context.Context) error {
 	var err error
 	if uerr := l.lock.Unlock(); uerr != nil {
 		err = fmt.Errorf("store: consul: resign %q at %s: %w", l.key, l.b.addr, uerr)

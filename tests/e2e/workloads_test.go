@@ -254,7 +254,7 @@ func (w *world) waitOnEveryPod(version string) []corev1.Pod {
 			if p.PodNamespace != appNS || !strings.HasPrefix(p.PodName, "web-") {
 				continue
 			}
-			if p.Current != version || p.Rollout != "" {
+			if p.Current != version || p.Phase != "" {
 				return false, nil
 			}
 			n++

@@ -323,8 +323,8 @@ func TestRolloutRestartHonoursPDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := slices.IndexFunc(d.Status.Pods, func(p api.PodRelease) bool { return p.PodName == first })
-	if i < 0 || d.Status.Pods[i].Rollout != release.PhaseReloading || d.Status.Pods[i].Target != "v2" {
+	i := slices.IndexFunc(d.Status.Pods, func(p api.PodView) bool { return p.PodName == first })
+	if i < 0 || d.Status.Pods[i].Phase != release.PhaseReloading || d.Status.Pods[i].To != "v2" {
 		t.Errorf("status of the pods: %+v, want %s reloading to v2", d.Status.Pods, first)
 	}
 	if err := c.cs.PolicyV1().PodDisruptionBudgets(ns).Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {

@@ -54,8 +54,9 @@ type Action int
 const (
 	// Read: any GET of channels, releases, manifests, status, nodes.
 	Read Action = iota
-	// Publish: create a channel or change one (publish, head, pin, pause).
-	Publish
+	// ChangeChannel: create a channel or change one (publish, head, pin,
+	// pause, config, release removal).
+	ChangeChannel
 	// Admin: delete channels.
 	Admin
 	// Node: fetch desired state and report status as a node.
@@ -67,8 +68,8 @@ func (a Action) String() string {
 	switch a {
 	case Read:
 		return "read"
-	case Publish:
-		return "publish"
+	case ChangeChannel:
+		return "publish" // the audit log's name from before ChangeChannel; it stays
 	case Admin:
 		return "admin"
 	case Node:
@@ -78,13 +79,13 @@ func (a Action) String() string {
 }
 
 // Allowed reports whether p may perform act on target: a channel name for
-// Publish, a node name for Node, ignored otherwise.
+// ChangeChannel, a node name for Node, ignored otherwise.
 func (p Principal) Allowed(act Action, target string) bool {
 	switch p.Role {
 	case RoleAdmin:
 		return true
 	case RolePublisher:
-		return act == Read || (act == Publish && match(p.Scope, target))
+		return act == Read || (act == ChangeChannel && match(p.Scope, target))
 	case RoleNode:
 		return act == Read || (act == Node && match(p.Scope, target))
 	case RoleReader:

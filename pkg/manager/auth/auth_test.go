@@ -54,15 +54,15 @@ func TestLookupAndAllowed(t *testing.T) {
 	}{
 		{"admin-0123456789abcdef", auth.Admin, "", true},
 		{"admin-0123456789abcdef", auth.Node, "node-a", true},
-		{"pub-0123456789abcdef", auth.Publish, "search-index", true},
-		{"pub-0123456789abcdef", auth.Publish, "ads", false},
+		{"pub-0123456789abcdef", auth.ChangeChannel, "search-index", true},
+		{"pub-0123456789abcdef", auth.ChangeChannel, "ads", false},
 		{"pub-0123456789abcdef", auth.Read, "", true},
 		{"pub-0123456789abcdef", auth.Admin, "", false},
 		{"pub-0123456789abcdef", auth.Node, "node-a", false},
 		{"node-0123456789abcdef", auth.Node, "any-node", true},
-		{"node-0123456789abcdef", auth.Publish, "search-index", false},
+		{"node-0123456789abcdef", auth.ChangeChannel, "search-index", false},
 		{"read-0123456789abcdef", auth.Read, "", true},
-		{"read-0123456789abcdef", auth.Publish, "search-index", false},
+		{"read-0123456789abcdef", auth.ChangeChannel, "search-index", false},
 	}
 	for _, tc := range cases {
 		p, ok := tk.Lookup(tc.token)

@@ -28,7 +28,7 @@ type auditRecord struct {
 	status *statusRecorder
 
 	principal, role, clientCert string
-	channel, release, node      string
+	channel, version, node      string
 	// changes is a config patch's "setting: old -> new" list.
 	changes string
 }
@@ -41,7 +41,7 @@ type auditKey struct{}
 func (s *Server) startAudit(w http.ResponseWriter, r *http.Request, rt route) (http.ResponseWriter, *http.Request, *auditRecord) {
 	a := &auditRecord{rt: rt, status: &statusRecorder{ResponseWriter: w, status: http.StatusOK},
 		principal: "unauthenticated", clientCert: clientCertName(r),
-		channel: r.PathValue("channel"), release: r.PathValue("version"), node: r.PathValue("node")}
+		channel: r.PathValue("channel"), version: r.PathValue("version"), node: r.PathValue("node")}
 	a.r = r.WithContext(context.WithValue(r.Context(), auditKey{}, a))
 	return a.status, a.r, a
 }
@@ -64,9 +64,9 @@ func (a *auditRecord) setChannel(name string) {
 	}
 }
 
-func (a *auditRecord) setRelease(version string) {
+func (a *auditRecord) setVersion(version string) {
 	if a != nil && version != "" {
-		a.release = version
+		a.version = version
 	}
 }
 
@@ -90,7 +90,9 @@ func (a *auditRecord) log() {
 	kv := []any{"principal", a.principal, "role", a.role, "method", a.r.Method, "route", a.rt.pattern,
 		"action", a.rt.act.String(), "status", a.status.status, "remote", a.r.RemoteAddr}
 	for _, f := range []struct{ key, value string }{
-		{"channel", a.channel}, {"release", a.release}, {"node", a.node}, {"clientCert", a.clientCert}, {"changes", a.changes},
+		// "release" is the audit line's key from before the glossary; it stays
+		// (docs/design.md §11).
+		{"channel", a.channel}, {"release", a.version}, {"node", a.node}, {"clientCert", a.clientCert}, {"changes", a.changes},
 	} {
 		if f.value != "" {
 			kv = append(kv, f.key, f.value)

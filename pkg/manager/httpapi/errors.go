@@ -29,7 +29,7 @@ func newHTTPError(status int, code, field, format string, args ...any) *httpErro
 }
 
 func forbidden(p auth.Principal, act auth.Action, target string) error {
-	what := map[auth.Action]string{auth.Read: "read", auth.Publish: "change channel", auth.Admin: "administer", auth.Node: "act as node"}[act]
+	what := map[auth.Action]string{auth.Read: "read", auth.ChangeChannel: "change channel", auth.Admin: "administer", auth.Node: "act as node"}[act]
 	if target != "" {
 		what += " " + target
 	}

@@ -28,8 +28,8 @@ func (s *Server) createChannel(r *http.Request, p auth.Principal) (int, any, err
 	}
 	auditFrom(r).setChannel(req.Name)
 	// The channel's name is in the body, so the scope check happens here.
-	if !p.Allowed(auth.Publish, req.Name) {
-		return 0, nil, forbidden(p, auth.Publish, req.Name)
+	if !p.Allowed(auth.ChangeChannel, req.Name) {
+		return 0, nil, forbidden(p, auth.ChangeChannel, req.Name)
 	}
 	ch, err := s.m.CreateChannel(r.Context(), req)
 	return http.StatusCreated, ch, err
@@ -72,7 +72,7 @@ func (s *Server) publish(r *http.Request, p auth.Principal) (int, any, error) {
 	if err := decode(r, s.opts.MaxPublishBody, &req); err != nil {
 		return 0, nil, err
 	}
-	auditFrom(r).setRelease(req.Version)
+	auditFrom(r).setVersion(req.Version)
 	resp, err := s.m.Publish(r.Context(), r.PathValue("channel"), p.ID, req)
 	return http.StatusCreated, resp, err
 }
@@ -88,7 +88,7 @@ func (s *Server) getManifest(r *http.Request, _ auth.Principal) (int, any, error
 }
 
 func (s *Server) deleteRelease(r *http.Request, _ auth.Principal) (int, any, error) {
-	auditFrom(r).setRelease(r.PathValue("version"))
+	auditFrom(r).setVersion(r.PathValue("version"))
 	return http.StatusNoContent, nil, s.m.DeleteRelease(r.Context(), r.PathValue("channel"), r.PathValue("version"))
 }
 
@@ -120,7 +120,7 @@ func (s *Server) setHead(r *http.Request, _ auth.Principal) (int, any, error) {
 	if err := decode(r, s.opts.MaxBody, &req); err != nil {
 		return 0, nil, err
 	}
-	auditFrom(r).setRelease(req.Version)
+	auditFrom(r).setVersion(req.Version)
 	ch, err := s.m.SetHead(r.Context(), r.PathValue("channel"), req.Version)
 	return http.StatusOK, ch, err
 }
@@ -130,9 +130,9 @@ func (s *Server) rollback(r *http.Request, _ auth.Principal) (int, any, error) {
 	if err := decode(r, s.opts.MaxBody, &req); err != nil {
 		return 0, nil, err
 	}
-	auditFrom(r).setRelease(req.To)
+	auditFrom(r).setVersion(req.To)
 	ch, err := s.m.Rollback(r.Context(), r.PathValue("channel"), req.To)
-	auditFrom(r).setRelease(ch.Head) // the release rolled back to
+	auditFrom(r).setVersion(ch.Head) // the version rolled back to
 	return http.StatusOK, ch, err
 }
 
@@ -141,14 +141,14 @@ func (s *Server) pin(r *http.Request, _ auth.Principal) (int, any, error) {
 	if err := decode(r, s.opts.MaxBody, &req); err != nil {
 		return 0, nil, err
 	}
-	auditFrom(r).setRelease(req.Version)
+	auditFrom(r).setVersion(req.Version)
 	ch, err := s.m.Pin(r.Context(), r.PathValue("channel"), req.Version)
 	return http.StatusOK, ch, err
 }
 
 func (s *Server) unpin(r *http.Request, _ auth.Principal) (int, any, error) {
 	ch, err := s.m.Unpin(r.Context(), r.PathValue("channel"))
-	auditFrom(r).setRelease(ch.Head) // the head it moved to
+	auditFrom(r).setVersion(ch.Head) // the head it moved to
 	return http.StatusOK, ch, err
 }
 

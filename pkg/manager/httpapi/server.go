@@ -124,7 +124,7 @@ func (s *Server) routes() error {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	for _, rt := range s.apiRoutes() {
-		scoped := rt.act == auth.Publish || rt.act == auth.Node
+		scoped := rt.act == auth.ChangeChannel || rt.act == auth.Node
 		if scoped && rt.target == nil && !rt.scopeInBody {
 			return fmt.Errorf("httpapi: route %s: a %s route needs a target or scopeInBody", rt.pattern, rt.act)
 		}
@@ -153,23 +153,23 @@ type route struct {
 func (s *Server) apiRoutes() []route {
 	return []route{
 		{"GET /v1/channels", auth.Read, nil, s.listChannels, false},
-		{"POST /v1/channels", auth.Publish, nil, s.createChannel, true},
+		{"POST /v1/channels", auth.ChangeChannel, nil, s.createChannel, true},
 		{"GET /v1/channels/{channel}", auth.Read, nil, s.getChannel, false},
 		{"DELETE /v1/channels/{channel}", auth.Admin, nil, s.deleteChannel, false},
 		{"GET /v1/channels/{channel}/status", auth.Read, nil, s.channelStatus, false},
 		{"GET /v1/channels/{channel}/releases", auth.Read, nil, s.listReleases, false},
-		{"POST /v1/channels/{channel}/releases", auth.Publish, pathChannel, s.publish, false},
+		{"POST /v1/channels/{channel}/releases", auth.ChangeChannel, pathChannel, s.publish, false},
 		{"GET /v1/channels/{channel}/releases/{version}", auth.Read, nil, s.getRelease, false},
 		{"GET /v1/channels/{channel}/releases/{version}/manifest", auth.Read, nil, s.getManifest, false},
-		{"DELETE /v1/channels/{channel}/releases/{version}", auth.Publish, pathChannel, s.deleteRelease, false},
+		{"DELETE /v1/channels/{channel}/releases/{version}", auth.ChangeChannel, pathChannel, s.deleteRelease, false},
 		{"GET /v1/channels/{channel}/history", auth.Read, nil, s.history, false},
-		{"PATCH /v1/channels/{channel}/config", auth.Publish, pathChannel, s.patchConfig, false},
-		{"PUT /v1/channels/{channel}/head", auth.Publish, pathChannel, s.setHead, false},
-		{"POST /v1/channels/{channel}/rollback", auth.Publish, pathChannel, s.rollback, false},
-		{"PUT /v1/channels/{channel}/pin", auth.Publish, pathChannel, s.pin, false},
-		{"DELETE /v1/channels/{channel}/pin", auth.Publish, pathChannel, s.unpin, false},
-		{"POST /v1/channels/{channel}/pause", auth.Publish, pathChannel, s.pause, false},
-		{"POST /v1/channels/{channel}/resume", auth.Publish, pathChannel, s.resume, false},
+		{"PATCH /v1/channels/{channel}/config", auth.ChangeChannel, pathChannel, s.patchConfig, false},
+		{"PUT /v1/channels/{channel}/head", auth.ChangeChannel, pathChannel, s.setHead, false},
+		{"POST /v1/channels/{channel}/rollback", auth.ChangeChannel, pathChannel, s.rollback, false},
+		{"PUT /v1/channels/{channel}/pin", auth.ChangeChannel, pathChannel, s.pin, false},
+		{"DELETE /v1/channels/{channel}/pin", auth.ChangeChannel, pathChannel, s.unpin, false},
+		{"POST /v1/channels/{channel}/pause", auth.ChangeChannel, pathChannel, s.pause, false},
+		{"POST /v1/channels/{channel}/resume", auth.ChangeChannel, pathChannel, s.resume, false},
 		{"GET /v1/nodes", auth.Read, nil, s.listNodes, false},
 		{"DELETE /v1/nodes/{node}", auth.Admin, nil, s.forgetNode, false},
 		{"GET /v1/nodes/{node}/desired", auth.Node, pathNode, s.desired, false},

@@ -50,8 +50,8 @@ func testPublish(t *testing.T, s *store.Store) {
 	_, err = s.GetRelease(ctx, "pub", "nope")
 	wantErr(t, "GetRelease(missing)", err, store.ErrNotFound)
 	ch, _ := s.GetChannel(ctx, "pub")
-	if ch.Releases != 2 {
-		t.Fatalf("channel release count = %d, want 2", ch.Releases)
+	if ch.ReleaseCount != 2 {
+		t.Fatalf("channel release count = %d, want 2", ch.ReleaseCount)
 	}
 }
 

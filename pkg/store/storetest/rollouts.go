@@ -19,7 +19,7 @@ func testRollouts(t *testing.T, s *store.Store) {
 		t.Fatalf("GetRollout of nothing = %+v, %d, %v", r, version, err)
 	}
 	r.Moves = []release.Move{{PodUID: "uid-a", PodNamespace: "ns", PodName: "a", Node: "node-1", VolumeID: "vol",
-		Group: "Deployment/ns/web", From: "v1", To: "v2", Phase: release.PhaseDraining, Since: time.Now().UTC().Truncate(time.Second), Gated: true}}
+		Workload: "Deployment/ns/web", From: "v1", To: "v2", Phase: release.PhaseDraining, Since: time.Now().UTC().Truncate(time.Second), Gated: true}}
 	if err := s.SaveRollout(ctx, r, 0); err != nil {
 		t.Fatal(err)
 	}
