@@ -56,10 +56,11 @@ func TestDownloadFailureEvents(t *testing.T) {
 	}
 	c.checkToldOnce("node-a", "v2", "DownloadFailed", "web-0", "data-web-0")
 
-	// v3 claims a petabyte per file: no node has room for it.
+	// v3 claims the largest size a file may have (5 TiB) per file: no
+	// node has room for it.
 	c.publishWith("v3", func(_ string, man *release.Manifest) {
 		for i := range man.Files {
-			man.Files[i].Size = 1 << 50
+			man.Files[i].Size = release.MaxFileSize
 		}
 	})
 	for _, o := range []struct{ kind, name string }{
