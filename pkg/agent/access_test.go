@@ -83,7 +83,7 @@ func TestFlipsNeedTheViewsCredentials(t *testing.T) {
 		if _, err := views.Create(cache.ViewSpec{VolumeID: "vol-" + pod, PodUID: pod, Channel: "sec", Credentials: cr.ID()}, "v1"); err != nil {
 			t.Fatal(err)
 		}
-		d.Views = append(d.Views, release.DesiredView{VolumeID: "vol-" + pod, PodUID: pod, Channel: "sec", Release: "v2"})
+		d.Views = append(d.Views, release.DesiredView{VolumeID: "vol-" + pod, PodUID: pod, Channel: "sec", Version: "v2"})
 	}
 	list, err := views.List()
 	if err != nil {

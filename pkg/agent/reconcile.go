@@ -147,7 +147,7 @@ func wantedReleases(views []cache.ViewInfo, d release.Desired) []want {
 	}
 	for _, dv := range d.Views {
 		if used[dv.Channel] {
-			add(dv.Channel, dv.Release)
+			add(dv.Channel, dv.Version)
 		}
 	}
 	return out
@@ -271,17 +271,17 @@ func (a *Agent) applyFlips(ctx context.Context, tier *cache.Views, stored func(c
 	}
 	for _, dv := range d.Views {
 		v, ok := byKey[dv.VolumeID+"/"+dv.PodUID]
-		if !ok || v.Pinned != "" || v.Current == dv.Release || !stored(v.Channel, dv.Release, dv.ReleaseIdentity) {
+		if !ok || v.Pinned != "" || v.Current == dv.Version || !stored(v.Channel, dv.Version, dv.ReleaseIdentity) {
 			continue
 		}
-		if err := a.authorize(ctx, v, dv.Release); err != nil {
+		if err := a.authorize(ctx, v, dv.Version); err != nil {
 			a.metrics.errors.WithLabelValues("access").Inc()
 			a.log().Error(err, "not flipping: the view's credentials cannot be shown to read the release",
-				"volumeID", v.VolumeID, "pod", v.PodUID, "release", dv.Release, "current", v.Current)
+				"volumeID", v.VolumeID, "pod", v.PodUID, "release", dv.Version, "current", v.Current)
 			continue
 		}
-		if _, err := a.flip(tier, v, dv.Release); err != nil {
-			a.log().Error(err, "flip", "volumeID", v.VolumeID, "pod", v.PodUID, "release", dv.Release)
+		if _, err := a.flip(tier, v, dv.Version); err != nil {
+			a.log().Error(err, "flip", "volumeID", v.VolumeID, "pod", v.PodUID, "release", dv.Version)
 			continue
 		}
 		a.metrics.flips.Inc()
