@@ -83,13 +83,13 @@ func TestFlipsNeedTheViewsCredentials(t *testing.T) {
 		if _, err := views.Create(cache.ViewSpec{VolumeID: "vol-" + pod, PodUID: pod, Channel: "sec", Credentials: cr.ID()}, "v1"); err != nil {
 			t.Fatal(err)
 		}
-		d.Views = append(d.Views, release.DesiredView{VolumeID: "vol-" + pod, PodUID: pod, Channel: "sec", Release: "v2"})
+		d.Views = append(d.Views, release.DesiredView{VolumeID: "vol-" + pod, PodUID: pod, Channel: "sec", Version: "v2"})
 	}
 	list, err := views.List()
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.applyFlips(ctx, views, c.StoredAs, list, d)
+	a.applyFlips(ctx, cache.MediumDisk, list, d)
 
 	want := map[string]string{"pod-alice": "v2", "pod-bob": "v1", "pod-stranger": "v1", "pod-node": "v2"}
 	for pod, rel := range want {

@@ -67,6 +67,7 @@ type Options struct {
 // Agent runs the node's side of Hydra's control loop.
 type Agent struct {
 	opts    Options
+	tiers   cache.Tiers // the node's releases and views: ensure, hold, flip
 	metrics *metrics
 
 	mu      sync.Mutex
@@ -116,7 +117,8 @@ func New(opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{opts: opts, metrics: met, failed: map[string]release.Progress{}, retries: map[string]retry{},
+	tiers := cache.Tiers{Disk: opts.Cache, DiskViews: opts.Views, Memory: opts.Memory, MemoryViews: opts.MemoryViews}
+	return &Agent{opts: opts, tiers: tiers, metrics: met, failed: map[string]release.Progress{}, retries: map[string]retry{},
 		wake: make(chan struct{}, 1)}, nil
 }
 

@@ -67,9 +67,9 @@ func (a *Agent) reconcile(ctx context.Context, sem chan struct{}, inflight *sync
 		return nil // nothing from the manager yet: keep what is there
 	}
 	a.forgetFailures(wanted)
-	a.applyFlips(ctx, a.opts.Views, a.opts.Cache.StoredAs, views, d) // (2)
+	a.applyFlips(ctx, cache.MediumDisk, views, d) // (2)
 	if a.opts.Memory != nil {
-		a.applyFlips(ctx, a.opts.MemoryViews, a.opts.Memory.StoredAs, memViews, d)
+		a.applyFlips(ctx, cache.MediumMemory, memViews, d)
 	}
 	if err := a.collect(d, wanted); err != nil { // (3)
 		return err
@@ -147,7 +147,7 @@ func wantedReleases(views []cache.ViewInfo, d release.Desired) []want {
 	}
 	for _, dv := range d.Views {
 		if used[dv.Channel] {
-			add(dv.Channel, dv.Release)
+			add(dv.Channel, dv.Version)
 		}
 	}
 	return out
@@ -191,9 +191,9 @@ func (a *Agent) startDownload(ctx context.Context, w want, memory bool, creds *s
 			return
 		}
 		defer func() { <-sem }()
-		err := a.Ensure(ctx, w.channel, w.version, creds)
+		err := a.tiers.Ensure(ctx, cache.MediumDisk, w.channel, w.version, creds, a.manifest)
 		if err == nil && memory {
-			err = a.EnsureMemory(ctx, w.channel, w.version, creds)
+			err = a.tiers.Ensure(ctx, cache.MediumMemory, w.channel, w.version, creds, a.manifest)
 		}
 		a.recordResult(w, err)
 		a.Poke()
@@ -202,26 +202,24 @@ func (a *Agent) startDownload(ctx context.Context, w want, memory bool, creds *s
 
 // Ensure makes a release present on the node and readable with creds
 // (nil: the node's own): its manifest from the manager, its bytes through
-// the cache (one download however many callers).
+// the cache (one download however many callers; cache.Tiers.Ensure).
 func (a *Agent) Ensure(ctx context.Context, channel, version string, creds *source.Credentials) error {
-	rel, err := a.opts.Client.GetManifest(ctx, channel, version)
-	if err != nil {
-		return fmt.Errorf("agent: manifest of %s/%s: %w", channel, version, err)
-	}
-	return a.opts.Cache.EnsureFor(ctx, rel, creds)
+	return a.tiers.Ensure(ctx, cache.MediumDisk, channel, version, creds, a.manifest)
 }
 
 // EnsureMemory makes a release present in the RAM tier (and on disk),
 // readable with creds.
 func (a *Agent) EnsureMemory(ctx context.Context, channel, version string, creds *source.Credentials) error {
-	if a.opts.Memory == nil {
-		return fmt.Errorf("agent: no memory tier configured for %s/%s", channel, version)
-	}
+	return a.tiers.Ensure(ctx, cache.MediumMemory, channel, version, creds, a.manifest)
+}
+
+// manifest asks the manager for a release's manifest (a cache.ManifestFunc).
+func (a *Agent) manifest(ctx context.Context, channel, version string) (release.Release, error) {
 	rel, err := a.opts.Client.GetManifest(ctx, channel, version)
 	if err != nil {
-		return fmt.Errorf("agent: manifest of %s/%s: %w", channel, version, err)
+		return rel, fmt.Errorf("agent: manifest of %s/%s: %w", channel, version, err)
 	}
-	return a.opts.Memory.EnsureFor(ctx, rel, creds)
+	return rel, nil
 }
 
 func (a *Agent) recordResult(w want, err error) {
@@ -261,27 +259,27 @@ func (a *Agent) forgetFailures(wanted []want) {
 	}
 }
 
-// applyFlips points views at the releases the manager asks for, once the
-// release is stored in the views' tier and the view's credentials are
-// proved to read it; pinned views are never flipped.
-func (a *Agent) applyFlips(ctx context.Context, tier *cache.Views, stored func(channel, version string, id release.Identity) bool, views []cache.ViewInfo, d release.Desired) {
+// applyFlips points views of the medium's tier at the releases the
+// manager asks for, once the release is stored in that tier and the view's
+// credentials are proved to read it; pinned views are never flipped.
+func (a *Agent) applyFlips(ctx context.Context, medium string, views []cache.ViewInfo, d release.Desired) {
 	byKey := map[string]cache.ViewInfo{}
 	for _, v := range views {
 		byKey[v.VolumeID+"/"+v.PodUID] = v
 	}
 	for _, dv := range d.Views {
 		v, ok := byKey[dv.VolumeID+"/"+dv.PodUID]
-		if !ok || v.Pinned != "" || v.Current == dv.Release || !stored(v.Channel, dv.Release, dv.ReleaseIdentity) {
+		if !ok || v.Pinned != "" || v.Current == dv.Version || !a.tiers.StoredAs(medium, v.Channel, dv.Version, dv.ReleaseIdentity) {
 			continue
 		}
-		if err := a.authorize(ctx, v, dv.Release); err != nil {
+		if err := a.authorize(ctx, v, dv.Version); err != nil {
 			a.metrics.errors.WithLabelValues("access").Inc()
 			a.log().Error(err, "not flipping: the view's credentials cannot be shown to read the release",
-				"volumeID", v.VolumeID, "pod", v.PodUID, "release", dv.Release, "current", v.Current)
+				"volumeID", v.VolumeID, "pod", v.PodUID, "release", dv.Version, "current", v.Current)
 			continue
 		}
-		if _, err := a.flip(tier, v, dv.Release); err != nil {
-			a.log().Error(err, "flip", "volumeID", v.VolumeID, "pod", v.PodUID, "release", dv.Release)
+		if _, err := a.tiers.Flip(medium, v, dv.Version); err != nil {
+			a.log().Error(err, "flip", "volumeID", v.VolumeID, "pod", v.PodUID, "release", dv.Version)
 			continue
 		}
 		a.metrics.flips.Inc()
@@ -298,26 +296,9 @@ func (a *Agent) authorize(ctx context.Context, v cache.ViewInfo, version string)
 		return fmt.Errorf("agent: view %s/%s: its volume's S3 credentials %s are not known to this process (it restarted since they came)",
 			v.VolumeID, v.PodUID, v.Credentials)
 	}
-	rel, err := a.opts.Cache.Manifest(v.Channel, version)
-	if err != nil {
-		return err
-	}
-	return a.opts.Cache.Authorize(ctx, rel, creds)
-}
-
-// flip holds the release while its tree is linked into the view, so
-// retention cannot remove it halfway.
-func (a *Agent) flip(tier *cache.Views, v cache.ViewInfo, version string) (cache.ViewInfo, error) {
-	done, err := a.opts.Cache.Hold(v.Channel, version)
-	if err != nil {
-		return cache.ViewInfo{}, err
-	}
-	defer done()
-	info, err := tier.Flip(v.VolumeID, v.PodUID, version)
-	if err == nil {
-		err = tier.Prune(v.VolumeID, v.PodUID)
-	}
-	return info, err
+	// The manifest is the disk store's: a release whose disk copy is gone
+	// waits (nil: no manager fallback), as it always has here.
+	return a.tiers.Authorize(ctx, v.Channel, version, creds, nil)
 }
 
 // collectMemory keeps in RAM, per channel, only what memory views use and

@@ -49,7 +49,7 @@ func identitiesOf(d release.Desired) map[[2]string]release.Identity {
 	}
 	for _, dv := range d.Views {
 		if !dv.ReleaseIdentity.IsZero() {
-			ids[[2]string{dv.Channel, dv.Release}] = dv.ReleaseIdentity
+			ids[[2]string{dv.Channel, dv.Version}] = dv.ReleaseIdentity
 		}
 	}
 	return ids

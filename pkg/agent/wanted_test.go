@@ -20,7 +20,7 @@ func TestWantedReleasesCarryIdentities(t *testing.T) {
 			{Name: "old-manager", Head: "v9"},
 			{Name: "unused", Head: "v1", HeadIdentity: head},
 		},
-		Views: []release.DesiredView{{VolumeID: "vol", PodUID: "p1", Channel: "c", Release: "v3", ReleaseIdentity: head}},
+		Views: []release.DesiredView{{VolumeID: "vol", PodUID: "p1", Channel: "c", Version: "v3", ReleaseIdentity: head}},
 	}
 	views := []cache.ViewInfo{
 		{ViewSpec: cache.ViewSpec{VolumeID: "vol", PodUID: "p1", Channel: "c"}, Current: "v2"},

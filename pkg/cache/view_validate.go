@@ -17,9 +17,9 @@ func (s ViewSpec) validateFields() error {
 		return err
 	}
 	switch s.Medium {
-	case "", "disk", "memory":
+	case "", MediumDisk, MediumMemory:
 	default:
-		return &release.FieldError{Field: "medium", Value: shortID(s.Medium), Reason: `must be "disk" or "memory"`}
+		return &release.FieldError{Field: "medium", Value: shortID(s.Medium), Reason: fmt.Sprintf("must be %q or %q", MediumDisk, MediumMemory)}
 	}
 	if s.Pinned != "" {
 		if err := release.ValidateVersion(s.Pinned); err != nil {

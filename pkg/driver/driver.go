@@ -77,6 +77,7 @@ type Driver struct {
 	csi.UnimplementedNodeServer
 
 	opts     Options
+	tiers    cache.Tiers // the node's releases and views: ensure, hold, link
 	mounter  mount.Interface
 	inflight inFlight
 	paths    pathGuard
@@ -109,7 +110,8 @@ func New(opts Options) (*Driver, error) {
 	if opts.Keyring == nil {
 		opts.Keyring = source.NewKeyring()
 	}
-	d := &Driver{opts: opts, mounter: opts.Mounter, clients: map[string]*client.Client{}}
+	d := &Driver{opts: opts, mounter: opts.Mounter, clients: map[string]*client.Client{},
+		tiers: cache.Tiers{Disk: opts.Cache, DiskViews: opts.Views, Memory: opts.Memory, MemoryViews: opts.MemoryViews}}
 	var err error
 	if d.managers, err = newManagers(opts.Manager, opts.AllowedManagers); err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package driver
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -101,76 +100,42 @@ func (d *Driver) newestStored(channel string) string {
 	return best.Version
 }
 
-// stored reports whether a release is present in the medium's tier.
-func (d *Driver) stored(medium, channel, version string) bool {
-	return d.storedAs(medium, channel, version, release.Identity{})
-}
-
-// storedAs reports whether the publish id names (zero: any) is present
-// in the medium's tier under version.
-func (d *Driver) storedAs(medium, channel, version string, id release.Identity) bool {
-	if version == "" {
-		return false
-	}
-	if medium == MediumMemory {
-		return d.opts.Memory != nil && d.opts.Memory.StoredAs(channel, version, id)
-	}
-	return d.opts.Cache.StoredAs(channel, version, id)
-}
-
 // present makes a release present in the medium's tier, downloaded with
 // creds when it is not (nil: the node's credentials), and proves that
-// creds can read it whoever downloaded it (cache.Authorize): through the
-// node agent for the default manager (one download however many callers),
-// or with the manifest of the volume's own manager.
+// creds can read it whoever downloaded it (cache.Tiers.Authorize): through
+// the node agent for the default manager (one download however many
+// callers), or with the manifest of the volume's own manager.
 func (d *Driver) present(ctx context.Context, attrs volumeAttrs, version string, id release.Identity, creds *source.Credentials) error {
-	if d.storedAs(attrs.Medium, attrs.Channel, version, id) {
+	if d.tiers.StoredAs(attrs.Medium, attrs.Channel, version, id) {
 		return d.authorize(ctx, attrs, version, creds)
 	}
-	if attrs.Medium == MediumDisk && attrs.Manager == "" && d.opts.Agent != nil {
+	if attrs.Medium == cache.MediumDisk && attrs.Manager == "" && d.opts.Agent != nil {
 		return d.opts.Agent.Ensure(ctx, attrs.Channel, version, creds)
 	}
-	rel, err := d.fetchManifest(ctx, attrs, version)
-	if err != nil {
-		return err
-	}
-	if attrs.Medium == MediumMemory {
-		return d.opts.Memory.EnsureFor(ctx, rel, creds)
-	}
-	return d.opts.Cache.EnsureFor(ctx, rel, creds)
+	return d.tiers.Ensure(ctx, attrs.Medium, attrs.Channel, version, creds, d.manifestFrom(attrs))
 }
 
-// authorize proves that creds can read a stored release (cache.Authorize;
-// answered from memory once proved, and without loading the manifest when
-// no proof is needed: cache.Authorized). The manifest is the one recorded
-// in the store, or the manager's when the disk copy is gone (a RAM copy
-// outlives it).
+// authorize proves that creds can read a stored release
+// (cache.Tiers.Authorize), with the volume's manager's manifest when the
+// disk copy is gone (a RAM copy outlives it).
 func (d *Driver) authorize(ctx context.Context, attrs volumeAttrs, version string, creds *source.Credentials) error {
-	if d.opts.Cache.Authorized(attrs.Channel, version, creds) {
-		return nil
-	}
-	rel, err := d.opts.Cache.Manifest(attrs.Channel, version)
-	if errors.Is(err, cache.ErrNotStored) {
-		rel, err = d.fetchManifest(ctx, attrs, version)
-	}
-	if err != nil {
-		return err
-	}
-	return d.opts.Cache.Authorize(ctx, rel, creds)
+	return d.tiers.Authorize(ctx, attrs.Channel, version, creds, d.manifestFrom(attrs))
 }
 
-// fetchManifest asks the volume's manager for a release's manifest.
-func (d *Driver) fetchManifest(ctx context.Context, attrs volumeAttrs, version string) (release.Release, error) {
-	cl, err := d.clientFor(attrs.Manager)
-	if err != nil {
-		return release.Release{}, err
+// manifestFrom asks the volume's manager for a release's manifest.
+func (d *Driver) manifestFrom(attrs volumeAttrs) cache.ManifestFunc {
+	return func(ctx context.Context, channel, version string) (release.Release, error) {
+		cl, err := d.clientFor(attrs.Manager)
+		if err != nil {
+			return release.Release{}, err
+		}
+		rel, err := cl.GetManifest(ctx, channel, version)
+		if client.IsNotFound(err) {
+			return rel, fmt.Errorf("driver: release %s/%s: %w: the manager does not know it", channel, version, errNotFound)
+		}
+		if err != nil {
+			return rel, fmt.Errorf("driver: manifest of %s/%s: %w", channel, version, err)
+		}
+		return rel, nil
 	}
-	rel, err := cl.GetManifest(ctx, attrs.Channel, version)
-	if client.IsNotFound(err) {
-		return rel, fmt.Errorf("driver: release %s/%s: %w: the manager does not know it", attrs.Channel, version, errNotFound)
-	}
-	if err != nil {
-		return rel, fmt.Errorf("driver: manifest of %s/%s: %w", attrs.Channel, version, err)
-	}
-	return rel, nil
 }

@@ -16,7 +16,7 @@ type inFlight struct {
 }
 
 // acquire marks id busy, or fails with errInFlight when it already is.
-func (f *inFlight) acquire(id string) (release func(), err error) {
+func (f *inFlight) acquire(id string) (done func(), err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.ids == nil {

@@ -85,9 +85,9 @@ func (d *Driver) nodeAttrs(vc map[string]string) (volumeAttrs, error) {
 	if err := d.managers.check("volume_context."+AttrManager, attrs.Manager); err != nil {
 		return attrs, err
 	}
-	if attrs.Medium == MediumMemory && d.opts.Memory == nil {
+	if attrs.Medium == cache.MediumMemory && d.opts.Memory == nil {
 		return attrs, fmt.Errorf("driver: volume_context.medium %q: %w: this node plugin has no RAM tier (start it with --memory-root and --memory-size)",
-			MediumMemory, errPrecondition)
+			cache.MediumMemory, errPrecondition)
 	}
 	return attrs, nil
 }
@@ -108,7 +108,7 @@ func (d *Driver) stage(ctx context.Context, volumeID string, attrs volumeAttrs, 
 		return rec, fmt.Errorf("driver: volume %s: %w: staged with %+v, asked for %+v", volumeID, errExists, rec.Attrs, attrs)
 	}
 	version, id := rec.Release, rec.Identity
-	if found && d.storedAs(attrs.Medium, attrs.Channel, rec.Release, rec.Identity) {
+	if found && d.tiers.StoredAs(attrs.Medium, attrs.Channel, rec.Release, rec.Identity) {
 		if err := d.authorize(ctx, attrs, rec.Release, creds); err != nil {
 			return rec, err
 		}
@@ -285,8 +285,8 @@ func (d *Driver) createView(ctx context.Context, rec stageRecord, pub publishRec
 		Channel: rec.Attrs.Channel, Medium: rec.Attrs.Medium, Pinned: rec.Attrs.Release, Credentials: acc.id,
 	}
 	info, err := cache.ViewInfo{}, fmt.Errorf("release %s/%s (%s): %w", rec.Attrs.Channel, rec.Release, rec.Identity, cache.ErrNotStored)
-	if d.storedAs(rec.Attrs.Medium, rec.Attrs.Channel, rec.Release, rec.Identity) {
-		info, err = d.createViewOf(spec, rec.Release)
+	if d.tiers.StoredAs(rec.Attrs.Medium, rec.Attrs.Channel, rec.Release, rec.Identity) {
+		info, err = d.tiers.Link(spec, rec.Release)
 	}
 	if !errors.Is(err, cache.ErrNotStored) {
 		return info, err
@@ -298,28 +298,7 @@ func (d *Driver) createView(ctx context.Context, rec stageRecord, pub publishRec
 	if err != nil {
 		return info, err
 	}
-	return d.createViewOf(spec, version)
-}
-
-// createViewOf holds a disk release while its tree is linked into the
-// view, so that retention cannot remove it halfway. The RAM tier has no
-// holds: its retention runs only on releases no memory view uses.
-func (d *Driver) createViewOf(spec cache.ViewSpec, version string) (cache.ViewInfo, error) {
-	if spec.Medium == MediumDisk {
-		release, err := d.opts.Cache.Hold(spec.Channel, version)
-		if err != nil {
-			return cache.ViewInfo{}, fmt.Errorf("%w: %w", err, cache.ErrNotStored)
-		}
-		defer release()
-	}
-	return d.views(spec.Medium).Create(spec, version)
-}
-
-func (d *Driver) views(medium string) *cache.Views {
-	if medium == MediumMemory && d.opts.MemoryViews != nil {
-		return d.opts.MemoryViews
-	}
-	return d.opts.Views
+	return d.tiers.Link(spec, version)
 }
 
 // mountView records the publish, creates the target directory (the CSI
@@ -357,7 +336,7 @@ func bindReadOnly(src, target string) error {
 
 // dropView undoes a publish whose mount failed, or an unpublished one.
 func (d *Driver) dropView(pub publishRecord) error {
-	return errors.Join(d.views(pub.Medium).Remove(pub.VolumeID, pub.PodUID), removeRecord(d.publishPath(pub.TargetPath)))
+	return errors.Join(d.tiers.Views(pub.Medium).Remove(pub.VolumeID, pub.PodUID), removeRecord(d.publishPath(pub.TargetPath)))
 }
 
 // NodeUnpublishVolume unmounts the target and removes the pod's view. It

@@ -97,7 +97,7 @@ func (d *Driver) condition(pub publishRecord) (*csi.VolumeCondition, *release.Re
 	abnormal := func(format string, args ...any) (*csi.VolumeCondition, *release.Release) {
 		return &csi.VolumeCondition{Abnormal: true, Message: fmt.Sprintf(format, args...)}, nil
 	}
-	info, err := d.views(pub.Medium).Get(pub.VolumeID, pub.PodUID)
+	info, err := d.tiers.Views(pub.Medium).Get(pub.VolumeID, pub.PodUID)
 	switch {
 	case errors.Is(err, cache.ErrNoView):
 		return abnormal("the view of pod %s is gone", pub.PodUID)
@@ -105,7 +105,7 @@ func (d *Driver) condition(pub publishRecord) (*csi.VolumeCondition, *release.Re
 		return abnormal("cannot read the view: %v", err)
 	case info.Current == "":
 		return abnormal("the view's current link is missing or dangling")
-	case !d.stored(pub.Medium, info.Channel, info.Current):
+	case !d.tiers.StoredAs(pub.Medium, info.Channel, info.Current, release.Identity{}):
 		return abnormal("release %s/%s is missing from the node's store", info.Channel, info.Current)
 	}
 	rel, err := d.manifestOf(info.Channel, info.Current)

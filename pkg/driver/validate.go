@@ -9,6 +9,7 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
+	"github.com/hydra-csi/hydra/pkg/cache"
 	"github.com/hydra-csi/hydra/pkg/release"
 )
 
@@ -20,9 +21,6 @@ const (
 	AttrMedium  = "medium"
 	AttrRelease = "release"
 	AttrManager = "manager"
-
-	MediumDisk   = "disk"
-	MediumMemory = "memory"
 )
 
 // Keys that Kubernetes adds: csi-provisioner's --extra-create-metadata
@@ -90,7 +88,7 @@ func parseAttrs(field string, m map[string]string, channelOptional bool) (volume
 	}
 	a := volumeAttrs{Channel: m[AttrChannel], Medium: m[AttrMedium], Release: m[AttrRelease], Manager: m[AttrManager]}
 	if a.Medium == "" {
-		a.Medium = MediumDisk
+		a.Medium = cache.MediumDisk
 	}
 	if err := a.validate(field, channelOptional); err != nil {
 		return volumeAttrs{}, err
@@ -106,8 +104,8 @@ func (a volumeAttrs) validate(field string, channelOptional bool) error {
 	case release.ValidateChannelName(a.Channel) != nil:
 		return invalid(field+"."+AttrChannel, a.Channel, "must be a DNS-1123 label of at most 63 characters")
 	}
-	if a.Medium != MediumDisk && a.Medium != MediumMemory {
-		return invalid(field+"."+AttrMedium, a.Medium, "must be %q or %q", MediumDisk, MediumMemory)
+	if a.Medium != cache.MediumDisk && a.Medium != cache.MediumMemory {
+		return invalid(field+"."+AttrMedium, a.Medium, "must be %q or %q", cache.MediumDisk, cache.MediumMemory)
 	}
 	if a.Release != "" && release.ValidateVersion(a.Release) != nil {
 		return invalid(field+"."+AttrRelease, a.Release, "must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}")

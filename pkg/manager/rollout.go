@@ -48,7 +48,7 @@ func planFlips(chans []release.Channel, nodes []release.NodeStatus) map[string][
 			if v.Pinned != "" || v.Current == ch.Head || !ready[[3]string{nv.node, ch.Name, ch.Head}] {
 				continue
 			}
-			plan[nv.node] = append(plan[nv.node], release.DesiredView{VolumeID: v.VolumeID, PodUID: v.PodUID, Channel: ch.Name, Release: ch.Head})
+			plan[nv.node] = append(plan[nv.node], release.DesiredView{VolumeID: v.VolumeID, PodUID: v.PodUID, Channel: ch.Name, Version: ch.Head})
 			budget--
 		}
 	}

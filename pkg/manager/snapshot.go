@@ -155,7 +155,7 @@ func (m *Manager) refresh(ctx context.Context, index uint64) error {
 	}
 	for _, vs := range views {
 		for i, v := range vs {
-			vs[i].ReleaseIdentity = m.identityOf(ctx, ids, v.Channel, v.Release)
+			vs[i].ReleaseIdentity = m.identityOf(ctx, ids, v.Channel, v.Version)
 		}
 	}
 	m.snapMu.Lock()
@@ -234,7 +234,7 @@ func (m *Manager) desiredViews(ctx context.Context, chans []release.Channel, nod
 	for _, r := range rollouts {
 		for _, mv := range r.Moves {
 			if v := mv.DesiredRelease(); v != "" {
-				views[mv.Node] = append(views[mv.Node], release.DesiredView{VolumeID: mv.VolumeID, PodUID: mv.PodUID, Channel: r.Channel, Release: v})
+				views[mv.Node] = append(views[mv.Node], release.DesiredView{VolumeID: mv.VolumeID, PodUID: mv.PodUID, Channel: r.Channel, Version: v})
 			}
 		}
 	}

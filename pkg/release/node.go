@@ -215,8 +215,9 @@ type DesiredView struct {
 	VolumeID string `json:"volumeID"`
 	PodUID   string `json:"podUID,omitempty"`
 	Channel  string `json:"channel"`
-	Release  string `json:"release"`
-	// ReleaseIdentity is Release's identity; zero when not known.
+	// Version is the flip's target in Channel (wire name "release").
+	Version string `json:"release"`
+	// ReleaseIdentity is Version's identity; zero when not known.
 	ReleaseIdentity Identity `json:"releaseIdentity,omitzero"`
 }
 
@@ -224,7 +225,7 @@ type DesiredView struct {
 // release}, and the release's identity when there is one.
 func (v DesiredView) String() string {
 	if v.ReleaseIdentity.IsZero() {
-		return fmt.Sprintf("{%s %s %s %s}", v.VolumeID, v.PodUID, v.Channel, v.Release)
+		return fmt.Sprintf("{%s %s %s %s}", v.VolumeID, v.PodUID, v.Channel, v.Version)
 	}
-	return fmt.Sprintf("{%s %s %s %s (%s)}", v.VolumeID, v.PodUID, v.Channel, v.Release, v.ReleaseIdentity)
+	return fmt.Sprintf("{%s %s %s %s (%s)}", v.VolumeID, v.PodUID, v.Channel, v.Version, v.ReleaseIdentity)
 }

@@ -12,6 +12,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 
 	"github.com/hydra-csi/hydra/cmd/hydra-csi/app"
+	"github.com/hydra-csi/hydra/pkg/cache"
 	"github.com/hydra-csi/hydra/pkg/driver"
 )
 
@@ -69,7 +70,7 @@ func knownParam(k string) bool {
 // are keys the driver knows (an unknown one fails every CreateVolume).
 func checkStorageClasses(o objects) error {
 	var errs []error
-	for name, medium := range map[string]string{"hydra-nvme": driver.MediumDisk, "hydra-ram": driver.MediumMemory} {
+	for name, medium := range map[string]string{"hydra-nvme": cache.MediumDisk, "hydra-ram": cache.MediumMemory} {
 		sc, err := typed[storagev1.StorageClass](o, "StorageClass", name)
 		if err != nil {
 			errs = append(errs, err)

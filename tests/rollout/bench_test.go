@@ -172,7 +172,7 @@ func (n *simNode) run(ctx context.Context) {
 		index = d.Index
 		n.mu.Lock()
 		for _, dv := range d.Views {
-			n.current[dv.PodUID] = dv.Release
+			n.current[dv.PodUID] = dv.Version
 		}
 		n.mu.Unlock()
 	}

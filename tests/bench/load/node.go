@@ -186,10 +186,10 @@ func (n *node) reconcile(ctx context.Context) {
 	}
 	for _, dv := range n.desired.Views {
 		v := n.views[dv.Channel]
-		if v == nil || v.VolumeID != dv.VolumeID || v.Current == dv.Release || !n.isReady(dv.Channel, dv.Release) {
+		if v == nil || v.VolumeID != dv.VolumeID || v.Current == dv.Version || !n.isReady(dv.Channel, dv.Version) {
 			continue
 		}
-		v.Current = dv.Release
+		v.Current = dv.Version
 	}
 	for _, ch := range n.desired.Channels {
 		if _, serves := n.views[ch.Name]; serves {
