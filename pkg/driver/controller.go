@@ -155,7 +155,7 @@ func (d *Driver) DeleteVolume(ctx context.Context, req *csi.DeleteVolumeRequest)
 		return nil, err
 	}
 	defer done()
-	klog.FromContext(ctx).V(2).Info("Volume deleted", "volumeID", req.GetVolumeId())
+	klog.FromContext(ctx).V(2).Info("Volume deleted")
 	return &csi.DeleteVolumeResponse{}, nil
 }
 

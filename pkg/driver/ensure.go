@@ -51,7 +51,7 @@ func (d *Driver) resolve(ctx context.Context, attrs volumeAttrs) (string, releas
 		defer cancel()
 		sum, err := cl.GetRelease(lookupCtx, attrs.Channel, attrs.Release)
 		if err != nil {
-			klog.V(4).InfoS("No identity for a pinned release; taking what the node has under its name",
+			klog.FromContext(ctx).V(4).Info("No identity for a pinned release; taking what the node has under its name",
 				"channel", attrs.Channel, "release", attrs.Release, "err", err.Error())
 		}
 		return attrs.Release, sum.Identity(), nil
@@ -62,7 +62,7 @@ func (d *Driver) resolve(ctx context.Context, attrs volumeAttrs) (string, releas
 		return "", release.Identity{}, fmt.Errorf("driver: channel %q: %w: the manager does not know it", attrs.Channel, errNotFound)
 	case err != nil && codeOf(err) == codes.Unavailable:
 		if v := d.newestStored(attrs.Channel); v != "" {
-			klog.InfoS("Manager unreachable; serving the newest release on the node", "channel", attrs.Channel, "release", v, "err", err.Error())
+			klog.FromContext(ctx).Info("Manager unreachable; serving the newest release on the node", "channel", attrs.Channel, "release", v, "err", err.Error())
 			return v, release.Identity{}, nil
 		}
 		return "", release.Identity{}, fmt.Errorf("driver: channel %q: head: %w", attrs.Channel, err)

@@ -123,7 +123,7 @@ func (d *Driver) stage(ctx context.Context, volumeID string, attrs volumeAttrs, 
 	if err := writeRecord(d.stagePath(volumeID), rec); err != nil {
 		return rec, err
 	}
-	klog.FromContext(ctx).V(2).Info("Volume staged", "volumeID", volumeID, "channel", attrs.Channel, "release", version,
+	klog.FromContext(ctx).V(2).Info("Volume staged", "channel", attrs.Channel, "release", version,
 		"medium", attrs.Medium, "credentials", creds.ID())
 	return rec, nil
 }
@@ -145,7 +145,7 @@ func (d *Driver) NodeUnstageVolume(ctx context.Context, req *csi.NodeUnstageVolu
 	if err := removeRecord(d.stagePath(req.GetVolumeId())); err != nil {
 		return nil, err
 	}
-	klog.FromContext(ctx).V(2).Info("Volume unstaged", "volumeID", req.GetVolumeId())
+	klog.FromContext(ctx).V(2).Info("Volume unstaged")
 	return &csi.NodeUnstageVolumeResponse{}, nil
 }
 
@@ -183,7 +183,7 @@ func (d *Driver) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	}
 	target := req.GetTargetPath()
 	pub := publishRecord{VolumeID: req.GetVolumeId(), PodUID: podUID(req), Medium: rec.Attrs.Medium, TargetPath: target}
-	if ok, err := d.alreadyPublished(target, pub); ok || err != nil { // (3)
+	if ok, err := d.alreadyPublished(ctx, target, pub); ok || err != nil { // (3)
 		return &csi.NodePublishVolumeResponse{}, err
 	}
 	info, err := d.createView(ctx, rec, pub, req.GetVolumeContext(), acc) // (4)
@@ -196,7 +196,7 @@ func (d *Driver) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolu
 	if d.opts.Agent != nil {
 		d.opts.Agent.Poke()
 	}
-	klog.FromContext(ctx).V(2).Info("Volume published", "volumeID", pub.VolumeID, "targetPath", target,
+	klog.FromContext(ctx).V(2).Info("Volume published", "targetPath", target,
 		"pod", klog.KRef(req.GetVolumeContext()[ctxPodNamespace], req.GetVolumeContext()[ctxPodName]), "release", info.Current)
 	return &csi.NodePublishVolumeResponse{}, nil
 }
@@ -250,13 +250,13 @@ func podUID(req *csi.NodePublishVolumeRequest) string {
 // alreadyPublished reports a target that is already this volume's mount.
 // A corrupted mount (the view's filesystem gone) is unmounted so that it
 // is mounted again.
-func (d *Driver) alreadyPublished(target string, pub publishRecord) (bool, error) {
+func (d *Driver) alreadyPublished(ctx context.Context, target string, pub publishRecord) (bool, error) {
 	mounted, err := d.mounter.IsMountPoint(target)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return false, nil
 	case mount.IsCorruptedMnt(err):
-		klog.InfoS("Unmounting a corrupted mount before publishing again", "targetPath", target, "err", err.Error())
+		klog.FromContext(ctx).Info("Unmounting a corrupted mount before publishing again", "targetPath", target, "err", err.Error())
 		return false, d.mounter.Unmount(target)
 	case err != nil:
 		return false, fmt.Errorf("driver: target_path %s: %w", target, err)
@@ -376,7 +376,7 @@ func (d *Driver) NodeUnpublishVolume(ctx context.Context, req *csi.NodeUnpublish
 	if d.opts.Agent != nil {
 		d.opts.Agent.Poke()
 	}
-	klog.FromContext(ctx).V(2).Info("Volume unpublished", "volumeID", req.GetVolumeId(), "targetPath", target)
+	klog.FromContext(ctx).V(2).Info("Volume unpublished", "targetPath", target)
 	return &csi.NodeUnpublishVolumeResponse{}, nil
 }
 
