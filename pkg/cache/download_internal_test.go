@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/hydra-csi/hydra/internal/testenv"
 	"github.com/hydra-csi/hydra/pkg/release"
 )
 
@@ -15,6 +16,7 @@ import (
 // error naming it, and a file that already has its size (a resumed
 // download) keeps its bytes.
 func TestCreateFileNoSpace(t *testing.T) {
+	testenv.RequireRoot(t, "it mounts a tmpfs")
 	root := t.TempDir()
 	if err := syscall.Mount("tmpfs", root, "tmpfs", 0, "size=1m"); err != nil {
 		t.Fatalf("mount a tmpfs (the tests run as root): %v", err)
