@@ -6,11 +6,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hydra-csi/hydra/internal/testenv"
 )
 
 // TestDemo runs `hydra demo` (what `make demo` runs) and checks the story it
 // tells: staged, mounted, flipped, the old file still readable, cleaned up.
 func TestDemo(t *testing.T) {
+	testenv.RequireRoot(t, "hydra demo bind-mounts a volume as kubelet would")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	h := &harness{t: t, env: map[string]string{}}
