@@ -80,7 +80,7 @@ func TestFlipsNeedTheViewsCredentials(t *testing.T) {
 	pods := map[string]*source.Credentials{"pod-alice": alice, "pod-bob": bob, "pod-stranger": stranger, "pod-node": nil}
 	var d release.Desired
 	for pod, cr := range pods {
-		if _, err := views.Create(cache.ViewSpec{VolumeID: "vol-" + pod, PodUID: pod, Channel: "sec", Credentials: cr.ID()}, "v1"); err != nil {
+		if _, err := views.Create(cache.ViewRecord{VolumeID: "vol-" + pod, PodUID: pod, Channel: "sec", Credentials: cr.ID()}, "v1"); err != nil {
 			t.Fatal(err)
 		}
 		d.Views = append(d.Views, release.DesiredView{VolumeID: "vol-" + pod, PodUID: pod, Channel: "sec", Version: "v2"})
@@ -115,7 +115,7 @@ func TestDownloadCredentials(t *testing.T) {
 	keys.Add(bob)
 	a := &Agent{opts: Options{Keyring: keys}}
 	view := func(ch string, c *source.Credentials) cache.ViewInfo {
-		return cache.ViewInfo{ViewSpec: cache.ViewSpec{Channel: ch, Credentials: c.ID()}}
+		return cache.ViewInfo{ViewRecord: cache.ViewRecord{Channel: ch, Credentials: c.ID()}}
 	}
 	for _, tc := range []struct {
 		name  string
@@ -124,7 +124,7 @@ func TestDownloadCredentials(t *testing.T) {
 	}{
 		{"no view", nil, nil},
 		{"a view on the node's", []cache.ViewInfo{view("ch", alice), view("ch", nil)}, nil},
-		{"old records say nothing", []cache.ViewInfo{view("ch", alice), {ViewSpec: cache.ViewSpec{Channel: "ch"}}}, nil},
+		{"old records say nothing", []cache.ViewInfo{view("ch", alice), {ViewRecord: cache.ViewRecord{Channel: "ch"}}}, nil},
 		{"volumes' only", []cache.ViewInfo{view("ch", lost), view("ch", bob), view("ch", alice)}, bob},
 		{"other channels do not count", []cache.ViewInfo{view("other", nil), view("ch", alice)}, alice},
 		{"only lost credentials", []cache.ViewInfo{view("ch", lost)}, nil},

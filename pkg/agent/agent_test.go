@@ -122,7 +122,7 @@ func TestAgentFollowsHead(t *testing.T) {
 	if err := a.Ensure(ctx, "idx", "v1", nil); err != nil {
 		t.Fatal(err)
 	}
-	view, err := w.views.Create(cache.ViewSpec{VolumeID: "pvc-1", PodUID: "pod-1", PodName: "web-0", PodNamespace: "prod", Channel: "idx"}, "v1")
+	view, err := w.views.Create(cache.ViewRecord{VolumeID: "pvc-1", PodUID: "pod-1", PodName: "web-0", PodNamespace: "prod", Channel: "idx"}, "v1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestAgentWithoutManager(t *testing.T) {
 	if err := w.cache.Ensure(ctx, rel); err != nil {
 		t.Fatal(err)
 	}
-	view, err := w.views.Create(cache.ViewSpec{VolumeID: "pvc-1", PodUID: "pod-1", Channel: "idx"}, "v1")
+	view, err := w.views.Create(cache.ViewRecord{VolumeID: "pvc-1", PodUID: "pod-1", Channel: "idx"}, "v1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestAgentAppliesPlannedFlips(t *testing.T) {
 	}
 	var paths []string
 	for _, pod := range []string{"pod-1", "pod-2", "pod-3"} {
-		v, err := w.views.Create(cache.ViewSpec{VolumeID: "pvc", PodUID: pod, Channel: "flip"}, "v1")
+		v, err := w.views.Create(cache.ViewRecord{VolumeID: "pvc", PodUID: pod, Channel: "flip"}, "v1")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -43,7 +43,7 @@ func TestAgentMemoryTier(t *testing.T) {
 	if err := a.EnsureMemory(ctx, "ram", "v1", nil); err != nil {
 		t.Fatal(err)
 	}
-	view, err := memViews.Create(cache.ViewSpec{VolumeID: "vol", PodUID: "pod", Channel: "ram", Medium: "memory"}, "v1")
+	view, err := memViews.Create(cache.ViewRecord{VolumeID: "vol", PodUID: "pod", Channel: "ram", Medium: "memory"}, "v1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ func TestAgentFlipsToReusedName(t *testing.T) {
 	if err := a.Ensure(ctx, "re", "v1", nil); err != nil {
 		t.Fatal(err)
 	}
-	view, err := w.views.Create(cache.ViewSpec{VolumeID: "pvc", PodUID: "pod-1", Channel: "re"}, "v1")
+	view, err := w.views.Create(cache.ViewRecord{VolumeID: "pvc", PodUID: "pod-1", Channel: "re"}, "v1")
 	if err != nil {
 		t.Fatal(err)
 	}

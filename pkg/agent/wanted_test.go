@@ -23,9 +23,9 @@ func TestWantedReleasesCarryIdentities(t *testing.T) {
 		Views: []release.DesiredView{{VolumeID: "vol", PodUID: "p1", Channel: "c", Version: "v3", ReleaseIdentity: head}},
 	}
 	views := []cache.ViewInfo{
-		{ViewSpec: cache.ViewSpec{VolumeID: "vol", PodUID: "p1", Channel: "c"}, Current: "v2"},
-		{ViewSpec: cache.ViewSpec{VolumeID: "vol2", PodUID: "p2", Channel: "c", Pinned: "v1"}, Current: "v1"},
-		{ViewSpec: cache.ViewSpec{VolumeID: "vol3", PodUID: "p3", Channel: "old-manager"}, Current: "v8"},
+		{ViewRecord: cache.ViewRecord{VolumeID: "vol", PodUID: "p1", Channel: "c"}, Current: "v2"},
+		{ViewRecord: cache.ViewRecord{VolumeID: "vol2", PodUID: "p2", Channel: "c", Pinned: "v1"}, Current: "v1"},
+		{ViewRecord: cache.ViewRecord{VolumeID: "vol3", PodUID: "p3", Channel: "old-manager"}, Current: "v8"},
 	}
 	got := map[string]release.Identity{}
 	for _, w := range wantedReleases(views, d) {

@@ -42,7 +42,7 @@ func TestReusedVersionIsReplaced(t *testing.T) {
 			if err := mem.Ensure(t.Context(), first); err != nil {
 				t.Fatal(err)
 			}
-			spec := cache.ViewSpec{VolumeID: "vol", PodUID: "pod-old", Channel: "reuse"}
+			spec := cache.ViewRecord{VolumeID: "vol", PodUID: "pod-old", Channel: "reuse"}
 			diskView, err := cache.NewViews(disk.Layout()).Create(spec, "v1")
 			if err != nil {
 				t.Fatal(err)

@@ -110,7 +110,7 @@ func (t Tiers) Authorize(ctx context.Context, channel, version string, creds *so
 // Link creates the view spec describes (or finds it: Views.Create is
 // idempotent) showing version, held while its tree is linked. The error
 // wraps ErrNotStored when the release is not in the tier.
-func (t Tiers) Link(spec ViewSpec, version string) (ViewInfo, error) {
+func (t Tiers) Link(spec ViewRecord, version string) (ViewInfo, error) {
 	done, err := t.hold(spec.Medium, spec.Channel, version)
 	if err != nil {
 		return ViewInfo{}, err

@@ -64,7 +64,7 @@ func TestTiers(t *testing.T) {
 		t.Error("without a RAM tier, the memory medium's views are the disk's")
 	}
 
-	spec := cache.ViewSpec{VolumeID: "vol", PodUID: "pod", Channel: "tier", Medium: cache.MediumDisk}
+	spec := cache.ViewRecord{VolumeID: "vol", PodUID: "pod", Channel: "tier", Medium: cache.MediumDisk}
 	if _, err := tiers.Link(spec, "v2"); !errors.Is(err, cache.ErrNotStored) {
 		t.Fatalf("link to a release not stored: %v, want ErrNotStored", err)
 	}

@@ -43,9 +43,9 @@ const (
 	maxViewIDLength = 128
 )
 
-// ViewSpec says whose view it is and what it serves. It is the view's
+// ViewRecord says whose view it is and what it serves. It is the view's
 // record, <root>/views/<volume-id>/<pod-uid>.json.
-type ViewSpec struct {
+type ViewRecord struct {
 	VolumeID     string `json:"volumeID"`
 	PodUID       string `json:"podUID"`
 	PodName      string `json:"podName,omitempty"`
@@ -63,7 +63,7 @@ type ViewSpec struct {
 
 // ViewInfo is a view as found on disk.
 type ViewInfo struct {
-	ViewSpec
+	ViewRecord
 	// Current is the release `current` points at; empty when the link is
 	// missing or dangling (Create repairs that).
 	Current string `json:"current"`
@@ -101,7 +101,7 @@ func NewViews(l Layout) *Views { return &Views{layout: l} }
 //     and write the record's temp file; then fsync all of them at once (one
 //     journal commit rather than one per step).
 //  4. Rename the record into place and fsync views/<volume>.
-func (v *Views) Create(spec ViewSpec, version string) (ViewInfo, error) {
+func (v *Views) Create(spec ViewRecord, version string) (ViewInfo, error) {
 	if err := validateViewIDs(spec.VolumeID, spec.PodUID); err != nil {
 		return ViewInfo{}, fmt.Errorf("cache: view: %w", err)
 	}
@@ -162,7 +162,7 @@ func (v *Views) Create(spec ViewSpec, version string) (ViewInfo, error) {
 }
 
 // reuse answers Create for a view that has a record.
-func (v *Views) reuse(rec, spec ViewSpec, version string) (ViewInfo, error) {
+func (v *Views) reuse(rec, spec ViewRecord, version string) (ViewInfo, error) {
 	if rec.Channel != spec.Channel || rec.Medium != spec.Medium || rec.Pinned != spec.Pinned {
 		return ViewInfo{}, fmt.Errorf("cache: view %s/%s: %w: it has channel %q medium %q pinned %q, asked for channel %q medium %q pinned %q",
 			spec.VolumeID, spec.PodUID, ErrViewConflict, rec.Channel, rec.Medium, rec.Pinned, spec.Channel, spec.Medium, spec.Pinned)
@@ -221,7 +221,7 @@ func (v *Views) Flip(volumeID, podUID, version string) (ViewInfo, error) {
 //     survives a crash. A crash before that may keep the new current
 //     without the new tree's entry: current then dangles, which Create
 //     repairs and the next flip replaces.
-func (v *Views) flip(spec ViewSpec, version string) error {
+func (v *Views) flip(spec ViewRecord, version string) error {
 	prev := currentRelease(v.layout.ViewDir(spec.VolumeID, spec.PodUID))
 	dirty, err := v.point(spec, version)
 	if err != nil {
@@ -238,7 +238,7 @@ func (v *Views) flip(spec ViewSpec, version string) error {
 
 // point is steps 1-3 of flip; it returns the directories to fsync (none
 // when current already pointed at version).
-func (v *Views) point(spec ViewSpec, version string) ([]string, error) {
+func (v *Views) point(spec ViewRecord, version string) ([]string, error) {
 	dir := v.layout.ViewDir(spec.VolumeID, spec.PodUID)
 	if currentRelease(dir) == version {
 		return nil, nil
@@ -339,7 +339,7 @@ func (v *Views) Get(volumeID, podUID string) (ViewInfo, error) {
 }
 
 // get is info with the error prefixed.
-func (v *Views) get(rec ViewSpec) (ViewInfo, error) {
+func (v *Views) get(rec ViewRecord) (ViewInfo, error) {
 	info, err := v.info(rec)
 	if err != nil {
 		return ViewInfo{}, fmt.Errorf("cache: view %s/%s: %w", rec.VolumeID, rec.PodUID, err)
@@ -513,9 +513,9 @@ func removeSynced(path string) error {
 }
 
 // info reads what a recorded view holds.
-func (v *Views) info(spec ViewSpec) (ViewInfo, error) {
+func (v *Views) info(spec ViewRecord) (ViewInfo, error) {
 	dir := v.layout.ViewDir(spec.VolumeID, spec.PodUID)
-	info := ViewInfo{ViewSpec: spec, Path: dir, Current: currentRelease(dir)}
+	info := ViewInfo{ViewRecord: spec, Path: dir, Current: currentRelease(dir)}
 	entries, err := os.ReadDir(filepath.Join(dir, releasesName))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return ViewInfo{}, err

@@ -10,26 +10,26 @@ import (
 )
 
 // readRecord reads a view's record, or returns ErrNoView.
-func (v *Views) readRecord(volumeID, podUID string) (ViewSpec, error) {
+func (v *Views) readRecord(volumeID, podUID string) (ViewRecord, error) {
 	path := v.layout.ViewRecord(volumeID, podUID)
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return ViewSpec{}, ErrNoView
+		return ViewRecord{}, ErrNoView
 	}
 	if err != nil {
-		return ViewSpec{}, err
+		return ViewRecord{}, err
 	}
-	var rec ViewSpec
+	var rec ViewRecord
 	if err := json.Unmarshal(raw, &rec); err != nil {
-		return ViewSpec{}, fmt.Errorf("record %s: %w", path, err)
+		return ViewRecord{}, fmt.Errorf("record %s: %w", path, err)
 	}
 	if rec.VolumeID != volumeID || rec.PodUID != podUID {
-		return ViewSpec{}, fmt.Errorf("record %s names view %s/%s", path, rec.VolumeID, rec.PodUID)
+		return ViewRecord{}, fmt.Errorf("record %s names view %s/%s", path, rec.VolumeID, rec.PodUID)
 	}
 	if err := rec.validateFields(); err != nil {
 		// Not wrapped: a damaged record is our fault, not the caller's
 		// invalid argument.
-		return ViewSpec{}, fmt.Errorf("record %s is damaged: %s", path, err.Error())
+		return ViewRecord{}, fmt.Errorf("record %s is damaged: %s", path, err.Error())
 	}
 	return rec, nil
 }
@@ -41,7 +41,7 @@ func (v *Views) readRecord(volumeID, podUID string) (ViewSpec, error) {
 // (commitRecord).
 
 // writeRecordTmp is step 1; it returns the temp's path.
-func (v *Views) writeRecordTmp(spec ViewSpec) (string, error) {
+func (v *Views) writeRecordTmp(spec ViewRecord) (string, error) {
 	raw, err := json.Marshal(spec)
 	if err != nil {
 		return "", err
@@ -59,7 +59,7 @@ func (v *Views) writeRecordTmp(spec ViewSpec) (string, error) {
 }
 
 // commitRecord is steps 3 and 4, once the temp is fsynced.
-func (v *Views) commitRecord(spec ViewSpec) error {
+func (v *Views) commitRecord(spec ViewRecord) error {
 	path, tmp := v.layout.ViewRecord(spec.VolumeID, spec.PodUID), recordTmp(v.layout, spec.VolumeID, spec.PodUID)
 	if err := os.Rename(tmp, path); err != nil { // (3)
 		return errors.Join(err, os.Remove(tmp))

@@ -52,11 +52,11 @@ func testFilePath(i int) string {
 	return fmt.Sprintf("%s/d%03d/f%05d", []string{"ann", "kv"}[i%2], i/100, i)
 }
 
-func spec(volumeID, podUID string) ViewSpec {
-	return ViewSpec{VolumeID: volumeID, PodUID: podUID, PodName: "web-0", PodNamespace: "default", Channel: testChannel}
+func spec(volumeID, podUID string) ViewRecord {
+	return ViewRecord{VolumeID: volumeID, PodUID: podUID, PodName: "web-0", PodNamespace: "default", Channel: testChannel}
 }
 
-func mustCreate(t testing.TB, v *Views, s ViewSpec, version string) ViewInfo {
+func mustCreate(t testing.TB, v *Views, s ViewRecord, version string) ViewInfo {
 	t.Helper()
 	info, err := v.Create(s, version)
 	if err != nil {
@@ -185,7 +185,7 @@ func TestViewLifecycle(t *testing.T) {
 }
 
 func equalInfo(a, b ViewInfo) bool {
-	return a.ViewSpec == b.ViewSpec && a.Current == b.Current && a.Path == b.Path && slices.Equal(a.Releases, b.Releases)
+	return a.ViewRecord == b.ViewRecord && a.Current == b.Current && a.Path == b.Path && slices.Equal(a.Releases, b.Releases)
 }
 
 func TestViewCreateExisting(t *testing.T) {
@@ -193,16 +193,16 @@ func TestViewCreateExisting(t *testing.T) {
 	base.Pinned, base.Medium = "v1", "disk"
 	tests := []struct {
 		name    string
-		edit    func(*ViewSpec)
+		edit    func(*ViewRecord)
 		version string
 		wantErr error
 	}{
-		{"same spec", func(*ViewSpec) {}, "v1", nil},
-		{"other pod name", func(s *ViewSpec) { s.PodName = "web-1" }, "v1", nil},
-		{"other channel", func(s *ViewSpec) { s.Channel = "other" }, "v1", ErrViewConflict},
-		{"other medium", func(s *ViewSpec) { s.Medium = "memory" }, "v1", ErrViewConflict},
-		{"other pin", func(s *ViewSpec) { s.Pinned = "v2" }, "v2", ErrViewConflict},
-		{"unpinned", func(s *ViewSpec) { s.Pinned = "" }, "v2", ErrViewConflict},
+		{"same spec", func(*ViewRecord) {}, "v1", nil},
+		{"other pod name", func(s *ViewRecord) { s.PodName = "web-1" }, "v1", nil},
+		{"other channel", func(s *ViewRecord) { s.Channel = "other" }, "v1", ErrViewConflict},
+		{"other medium", func(s *ViewRecord) { s.Medium = "memory" }, "v1", ErrViewConflict},
+		{"other pin", func(s *ViewRecord) { s.Pinned = "v2" }, "v2", ErrViewConflict},
+		{"unpinned", func(s *ViewRecord) { s.Pinned = "" }, "v2", ErrViewConflict},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -248,27 +248,27 @@ func TestViewRefusesBadInput(t *testing.T) {
 	long := strings.Repeat("x", 129)
 	tests := []struct {
 		name, field string
-		spec        ViewSpec
+		spec        ViewRecord
 		version     string
 	}{
-		{"empty volume", "volumeID", ViewSpec{PodUID: "p"}, "v1"},
-		{"dot volume", "volumeID", ViewSpec{VolumeID: ".", PodUID: "p"}, "v1"},
-		{"dotdot volume", "volumeID", ViewSpec{VolumeID: "..", PodUID: "p"}, "v1"},
-		{"hidden volume", "volumeID", ViewSpec{VolumeID: ".build-x", PodUID: "p"}, "v1"},
-		{"slash volume", "volumeID", ViewSpec{VolumeID: "a/b", PodUID: "p"}, "v1"},
-		{"NUL volume", "volumeID", ViewSpec{VolumeID: "a\x00b", PodUID: "p"}, "v1"},
-		{"long volume", "volumeID", ViewSpec{VolumeID: long, PodUID: "p"}, "v1"},
-		{"empty pod", "podUID", ViewSpec{VolumeID: "v"}, "v1"},
-		{"dotdot pod", "podUID", ViewSpec{VolumeID: "v", PodUID: ".."}, "v1"},
-		{"slash pod", "podUID", ViewSpec{VolumeID: "v", PodUID: "../../etc"}, "v1"},
-		{"NUL pod", "podUID", ViewSpec{VolumeID: "v", PodUID: "\x00"}, "v1"},
-		{"long pod", "podUID", ViewSpec{VolumeID: "v", PodUID: long}, "v1"},
-		{"record-like pod", "podUID", ViewSpec{VolumeID: "v", PodUID: "p.json"}, "v1"},
-		{"bad channel", "channel", ViewSpec{VolumeID: "v", PodUID: "p", Channel: "Search"}, "v1"},
-		{"bad version", "version", ViewSpec{VolumeID: "v", PodUID: "p"}, "../v1"},
-		{"empty version", "version", ViewSpec{VolumeID: "v", PodUID: "p"}, ""},
-		{"bad medium", "medium", ViewSpec{VolumeID: "v", PodUID: "p", Medium: "ssd"}, "v1"},
-		{"bad pin", "pinned", ViewSpec{VolumeID: "v", PodUID: "p", Pinned: "-x"}, "v1"},
+		{"empty volume", "volumeID", ViewRecord{PodUID: "p"}, "v1"},
+		{"dot volume", "volumeID", ViewRecord{VolumeID: ".", PodUID: "p"}, "v1"},
+		{"dotdot volume", "volumeID", ViewRecord{VolumeID: "..", PodUID: "p"}, "v1"},
+		{"hidden volume", "volumeID", ViewRecord{VolumeID: ".build-x", PodUID: "p"}, "v1"},
+		{"slash volume", "volumeID", ViewRecord{VolumeID: "a/b", PodUID: "p"}, "v1"},
+		{"NUL volume", "volumeID", ViewRecord{VolumeID: "a\x00b", PodUID: "p"}, "v1"},
+		{"long volume", "volumeID", ViewRecord{VolumeID: long, PodUID: "p"}, "v1"},
+		{"empty pod", "podUID", ViewRecord{VolumeID: "v"}, "v1"},
+		{"dotdot pod", "podUID", ViewRecord{VolumeID: "v", PodUID: ".."}, "v1"},
+		{"slash pod", "podUID", ViewRecord{VolumeID: "v", PodUID: "../../etc"}, "v1"},
+		{"NUL pod", "podUID", ViewRecord{VolumeID: "v", PodUID: "\x00"}, "v1"},
+		{"long pod", "podUID", ViewRecord{VolumeID: "v", PodUID: long}, "v1"},
+		{"record-like pod", "podUID", ViewRecord{VolumeID: "v", PodUID: "p.json"}, "v1"},
+		{"bad channel", "channel", ViewRecord{VolumeID: "v", PodUID: "p", Channel: "Search"}, "v1"},
+		{"bad version", "version", ViewRecord{VolumeID: "v", PodUID: "p"}, "../v1"},
+		{"empty version", "version", ViewRecord{VolumeID: "v", PodUID: "p"}, ""},
+		{"bad medium", "medium", ViewRecord{VolumeID: "v", PodUID: "p", Medium: "ssd"}, "v1"},
+		{"bad pin", "pinned", ViewRecord{VolumeID: "v", PodUID: "p", Pinned: "-x"}, "v1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 )
 
 // validateFields checks what validateViewIDs does not.
-func (s ViewSpec) validateFields() error {
+func (s ViewRecord) validateFields() error {
 	if err := release.ValidateChannelName(s.Channel); err != nil {
 		return err
 	}
@@ -29,7 +29,7 @@ func (s ViewSpec) validateFields() error {
 	return nil
 }
 
-func (s ViewSpec) logKeys(more ...any) []any {
+func (s ViewRecord) logKeys(more ...any) []any {
 	return append([]any{"volumeID", s.VolumeID, "pod", klog.KRef(s.PodNamespace, s.PodName),
 		"podUID", s.PodUID, "channel", s.Channel}, more...)
 }

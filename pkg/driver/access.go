@@ -30,7 +30,7 @@ func (d *Driver) publishAccess(ctx context.Context, rec stageRecord, creds *sour
 	if !acc.known {
 		return acc, nil
 	}
-	return acc, d.authorize(ctx, rec.Attrs, rec.Release, acc.creds)
+	return acc, d.authorize(ctx, rec.Attrs, rec.Version, acc.creds)
 }
 
 // unknown is the error of a volume whose credentials this process lost.

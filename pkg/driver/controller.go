@@ -91,7 +91,7 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csi.CreateVolumeRequest)
 	if err != nil {
 		return nil, err
 	}
-	klog.FromContext(ctx).V(2).Info("Volume created", "volumeID", id, "channel", attrs.Channel, "release", attrs.Release, "medium", attrs.Medium)
+	klog.FromContext(ctx).V(2).Info("Volume created", "volumeID", id, "channel", attrs.Channel, "release", attrs.Version, "medium", attrs.Medium)
 	return &csi.CreateVolumeResponse{Volume: &csi.Volume{
 		VolumeId: id, CapacityBytes: capacity, VolumeContext: attrs.context(),
 	}}, nil
@@ -112,7 +112,7 @@ func (d *Driver) releaseSize(ctx context.Context, attrs volumeAttrs) (int64, err
 	if err != nil {
 		return 0, fmt.Errorf("driver: channel %q: %w", attrs.Channel, err)
 	}
-	want := attrs.Release
+	want := attrs.Version
 	if want == "" {
 		want = detail.Channel.Head
 	}
@@ -121,8 +121,8 @@ func (d *Driver) releaseSize(ctx context.Context, attrs volumeAttrs) (int64, err
 			return r.Bytes, nil
 		}
 	}
-	if attrs.Release != "" {
-		return 0, fmt.Errorf("driver: release %s/%s: %w: the channel has no such release", attrs.Channel, attrs.Release, errNotFound)
+	if attrs.Version != "" {
+		return 0, fmt.Errorf("driver: release %s/%s: %w: the channel has no such release", attrs.Channel, attrs.Version, errNotFound)
 	}
 	return 0, nil
 }

@@ -43,18 +43,18 @@ func (d *Driver) resolve(ctx context.Context, attrs volumeAttrs) (string, releas
 	if err != nil {
 		return "", release.Identity{}, err
 	}
-	if attrs.Release != "" {
+	if attrs.Version != "" {
 		// A pin needed no manager before identities: an unreachable one
 		// costs a stage at most pinLookupTimeout, then the pin is taken as
 		// stored.
 		lookupCtx, cancel := context.WithTimeout(ctx, pinLookupTimeout)
 		defer cancel()
-		sum, err := cl.GetRelease(lookupCtx, attrs.Channel, attrs.Release)
+		sum, err := cl.GetRelease(lookupCtx, attrs.Channel, attrs.Version)
 		if err != nil {
 			klog.FromContext(ctx).V(4).Info("No identity for a pinned release; taking what the node has under its name",
-				"channel", attrs.Channel, "release", attrs.Release, "err", err.Error())
+				"channel", attrs.Channel, "release", attrs.Version, "err", err.Error())
 		}
-		return attrs.Release, sum.Identity(), nil
+		return attrs.Version, sum.Identity(), nil
 	}
 	detail, err := cl.GetChannel(ctx, attrs.Channel)
 	switch {

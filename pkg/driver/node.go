@@ -107,9 +107,9 @@ func (d *Driver) stage(ctx context.Context, volumeID string, attrs volumeAttrs, 
 	if found && rec.Attrs != attrs {
 		return rec, fmt.Errorf("driver: volume %s: %w: staged with %+v, asked for %+v", volumeID, errExists, rec.Attrs, attrs)
 	}
-	version, id := rec.Release, rec.Identity
-	if found && d.tiers.StoredAs(attrs.Medium, attrs.Channel, rec.Release, rec.Identity) {
-		if err := d.authorize(ctx, attrs, rec.Release, creds); err != nil {
+	version, id := rec.Version, rec.Identity
+	if found && d.tiers.StoredAs(attrs.Medium, attrs.Channel, rec.Version, rec.Identity) {
+		if err := d.authorize(ctx, attrs, rec.Version, creds); err != nil {
 			return rec, err
 		}
 		if rec.credentials() == creds.ID() {
@@ -118,7 +118,7 @@ func (d *Driver) stage(ctx context.Context, volumeID string, attrs volumeAttrs, 
 	} else if version, id, err = d.ensure(ctx, attrs, creds); err != nil {
 		return rec, err
 	}
-	rec = stageRecord{VolumeID: volumeID, Attrs: attrs, Release: version, Identity: id, StagingPath: stagingPath, Ephemeral: ephemeral,
+	rec = stageRecord{VolumeID: volumeID, Attrs: attrs, Version: version, Identity: id, StagingPath: stagingPath, Ephemeral: ephemeral,
 		Credentials: creds.ID()}
 	if err := writeRecord(d.stagePath(volumeID), rec); err != nil {
 		return rec, err
@@ -280,13 +280,13 @@ func (d *Driver) alreadyPublished(ctx context.Context, target string, pub publis
 // is another publish (release.Identity), it is made present again, which
 // needs the credentials themselves.
 func (d *Driver) createView(ctx context.Context, rec stageRecord, pub publishRecord, vc map[string]string, acc access) (cache.ViewInfo, error) {
-	spec := cache.ViewSpec{
+	spec := cache.ViewRecord{
 		VolumeID: pub.VolumeID, PodUID: pub.PodUID, PodName: vc[ctxPodName], PodNamespace: vc[ctxPodNamespace],
-		Channel: rec.Attrs.Channel, Medium: rec.Attrs.Medium, Pinned: rec.Attrs.Release, Credentials: acc.id,
+		Channel: rec.Attrs.Channel, Medium: rec.Attrs.Medium, Pinned: rec.Attrs.Version, Credentials: acc.id,
 	}
-	info, err := cache.ViewInfo{}, fmt.Errorf("release %s/%s (%s): %w", rec.Attrs.Channel, rec.Release, rec.Identity, cache.ErrNotStored)
-	if d.tiers.StoredAs(rec.Attrs.Medium, rec.Attrs.Channel, rec.Release, rec.Identity) {
-		info, err = d.tiers.Link(spec, rec.Release)
+	info, err := cache.ViewInfo{}, fmt.Errorf("release %s/%s (%s): %w", rec.Attrs.Channel, rec.Version, rec.Identity, cache.ErrNotStored)
+	if d.tiers.StoredAs(rec.Attrs.Medium, rec.Attrs.Channel, rec.Version, rec.Identity) {
+		info, err = d.tiers.Link(spec, rec.Version)
 	}
 	if !errors.Is(err, cache.ErrNotStored) {
 		return info, err

@@ -52,7 +52,7 @@ func (d *Driver) channelFromPVC(ctx context.Context, params map[string]string, a
 		if release.ValidateVersion(pin) != nil {
 			return attrs, invalid(field+AnnotationRelease, pin, "must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 		}
-		attrs.Release = pin
+		attrs.Version = pin
 	}
 	return attrs, nil
 }

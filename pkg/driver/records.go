@@ -31,9 +31,10 @@ const (
 type stageRecord struct {
 	VolumeID string      `json:"volumeID"`
 	Attrs    volumeAttrs `json:"attrs"`
-	// Release is the release made present at stage time.
-	Release string `json:"release"`
-	// Identity is which publish of Release it was (release.Identity); zero
+	// Version is the release made present at stage time (wire name
+	// "release", as written by earlier plugins).
+	Version string `json:"release"`
+	// Identity is which publish of Version it was (release.Identity); zero
 	// when the manager did not say, and in records written before.
 	Identity    release.Identity `json:"identity,omitzero"`
 	StagingPath string           `json:"stagingPath,omitempty"`

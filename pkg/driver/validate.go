@@ -51,14 +51,18 @@ var knownAttrs = []string{AttrChannel, AttrMedium, AttrRelease, AttrManager}
 
 // volumeAttrs are the resolved attributes of a volume.
 type volumeAttrs struct {
-	Channel, Medium, Release, Manager string
+	Channel, Medium string
+	// Version pins the volume to one release (the attribute "release").
+	// Stage records on disk keep the JSON key it had as Release.
+	Version string `json:"Release"`
+	Manager string
 }
 
 // context returns the attributes as a volume context, empty keys left out.
 func (a volumeAttrs) context() map[string]string {
 	out := map[string]string{AttrChannel: a.Channel, AttrMedium: a.Medium}
-	if a.Release != "" {
-		out[AttrRelease] = a.Release
+	if a.Version != "" {
+		out[AttrRelease] = a.Version
 	}
 	if a.Manager != "" {
 		out[AttrManager] = a.Manager
@@ -86,7 +90,7 @@ func parseAttrs(field string, m map[string]string, channelOptional bool) (volume
 			return volumeAttrs{}, invalid(field+"."+k, "", "unknown attribute; the known ones are %s", strings.Join(knownAttrs, ", "))
 		}
 	}
-	a := volumeAttrs{Channel: m[AttrChannel], Medium: m[AttrMedium], Release: m[AttrRelease], Manager: m[AttrManager]}
+	a := volumeAttrs{Channel: m[AttrChannel], Medium: m[AttrMedium], Version: m[AttrRelease], Manager: m[AttrManager]}
 	if a.Medium == "" {
 		a.Medium = cache.MediumDisk
 	}
@@ -107,8 +111,8 @@ func (a volumeAttrs) validate(field string, channelOptional bool) error {
 	if a.Medium != cache.MediumDisk && a.Medium != cache.MediumMemory {
 		return invalid(field+"."+AttrMedium, a.Medium, "must be %q or %q", cache.MediumDisk, cache.MediumMemory)
 	}
-	if a.Release != "" && release.ValidateVersion(a.Release) != nil {
-		return invalid(field+"."+AttrRelease, a.Release, "must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+	if a.Version != "" && release.ValidateVersion(a.Version) != nil {
+		return invalid(field+"."+AttrRelease, a.Version, "must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 	}
 	if a.Manager != "" {
 		u, err := url.Parse(a.Manager)

@@ -176,7 +176,7 @@ func (m *Manager) ChannelStatus(ctx context.Context, channel string) (api.Channe
 			if v.Channel == channel {
 				pr := api.PodView{Node: n.Node, View: v, Stale: stale}
 				if mv, ok := moves[moveKey(v.VolumeID, v.PodUID)]; ok {
-					pr.Phase, pr.To = mv.Phase, cmp.Or(mv.DesiredRelease(), mv.To)
+					pr.Phase, pr.To = mv.Phase, cmp.Or(mv.DesiredVersion(), mv.To)
 				}
 				out.Pods = append(out.Pods, pr)
 			}

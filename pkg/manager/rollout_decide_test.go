@@ -104,7 +104,7 @@ func (s *sim) step() rolloutPlan {
 		s.pods[uid] = p
 	}
 	for _, m := range s.rollout.Moves {
-		want := m.DesiredRelease()
+		want := m.DesiredVersion()
 		c := s.views[m.PodUID]
 		if want == "" || c.view.Current == want || !s.staged[c.node][want] {
 			continue

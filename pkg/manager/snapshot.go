@@ -233,7 +233,7 @@ func (m *Manager) desiredViews(ctx context.Context, chans []release.Channel, nod
 	views := map[string][]release.DesiredView{}
 	for _, r := range rollouts {
 		for _, mv := range r.Moves {
-			if v := mv.DesiredRelease(); v != "" {
+			if v := mv.DesiredVersion(); v != "" {
 				views[mv.Node] = append(views[mv.Node], release.DesiredView{VolumeID: mv.VolumeID, PodUID: mv.PodUID, Channel: r.Channel, Version: v})
 			}
 		}

@@ -93,9 +93,9 @@ func (r Rollout) Validate() error {
 	return nil
 }
 
-// DesiredRelease is the release the move wants the pod's view to show, or
+// DesiredVersion is the release the move wants the pod's view to show, or
 // "" while the pod drains (the view keeps what it has).
-func (m Move) DesiredRelease() string {
+func (m Move) DesiredVersion() string {
 	switch m.Phase {
 	case PhaseFlipping, PhaseReloading:
 		return m.To

@@ -330,7 +330,7 @@ func (c *cluster) startPod(s podSpec) *corev1.Pod {
 	if err := n.agent.Ensure(ctx, channel, version, nil); err != nil { // the node's own credentials
 		c.t.Fatal(err)
 	}
-	_, err = n.views.Create(cache.ViewSpec{VolumeID: volumeOf(pod), PodUID: string(pod.UID), PodName: pod.Name,
+	_, err = n.views.Create(cache.ViewRecord{VolumeID: volumeOf(pod), PodUID: string(pod.UID), PodName: pod.Name,
 		PodNamespace: ns, Channel: channel, Medium: "disk", Pinned: s.pinned}, version)
 	if err != nil {
 		c.t.Fatal(err)
