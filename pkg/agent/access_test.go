@@ -89,7 +89,7 @@ func TestFlipsNeedTheViewsCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.applyFlips(ctx, cache.MediumDisk, list, d)
+	a.applyFlips(ctx, release.MediumDisk, list, d)
 
 	want := map[string]string{"pod-alice": "v2", "pod-bob": "v1", "pod-stranger": "v1", "pod-node": "v2"}
 	for pod, rel := range want {

@@ -67,9 +67,9 @@ func (a *Agent) reconcile(ctx context.Context, sem chan struct{}, inflight *sync
 		return nil // nothing from the manager yet: keep what is there
 	}
 	a.forgetFailures(wanted)
-	a.applyFlips(ctx, cache.MediumDisk, views, d) // (2)
+	a.applyFlips(ctx, release.MediumDisk, views, d) // (2)
 	if a.opts.Memory != nil {
-		a.applyFlips(ctx, cache.MediumMemory, memViews, d)
+		a.applyFlips(ctx, release.MediumMemory, memViews, d)
 	}
 	if err := a.collect(d, wanted); err != nil { // (3)
 		return err
@@ -191,9 +191,9 @@ func (a *Agent) startDownload(ctx context.Context, w want, memory bool, creds *s
 			return
 		}
 		defer func() { <-sem }()
-		err := a.tiers.Ensure(ctx, cache.MediumDisk, w.channel, w.version, creds, a.manifest)
+		err := a.tiers.Ensure(ctx, release.MediumDisk, w.channel, w.version, creds, a.manifest)
 		if err == nil && memory {
-			err = a.tiers.Ensure(ctx, cache.MediumMemory, w.channel, w.version, creds, a.manifest)
+			err = a.tiers.Ensure(ctx, release.MediumMemory, w.channel, w.version, creds, a.manifest)
 		}
 		a.recordResult(w, err)
 		a.Poke()
@@ -204,13 +204,13 @@ func (a *Agent) startDownload(ctx context.Context, w want, memory bool, creds *s
 // (nil: the node's own): its manifest from the manager, its bytes through
 // the cache (one download however many callers; cache.Tiers.Ensure).
 func (a *Agent) Ensure(ctx context.Context, channel, version string, creds *source.Credentials) error {
-	return a.tiers.Ensure(ctx, cache.MediumDisk, channel, version, creds, a.manifest)
+	return a.tiers.Ensure(ctx, release.MediumDisk, channel, version, creds, a.manifest)
 }
 
 // EnsureMemory makes a release present in the RAM tier (and on disk),
 // readable with creds.
 func (a *Agent) EnsureMemory(ctx context.Context, channel, version string, creds *source.Credentials) error {
-	return a.tiers.Ensure(ctx, cache.MediumMemory, channel, version, creds, a.manifest)
+	return a.tiers.Ensure(ctx, release.MediumMemory, channel, version, creds, a.manifest)
 }
 
 // manifest asks the manager for a release's manifest (a cache.ManifestFunc).

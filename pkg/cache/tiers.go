@@ -9,16 +9,6 @@ import (
 	"github.com/hydra-csi/hydra/pkg/source"
 )
 
-// The media a volume reads from: the volume attribute `medium` and a view
-// record's medium (empty in a record: disk).
-const (
-	// MediumDisk reads the disk tier (Cache).
-	MediumDisk = "disk"
-	// MediumMemory reads the RAM tier (Memory), a copy of the disk tier's
-	// release in a tmpfs.
-	MediumMemory = "memory"
-)
-
 // ManifestFunc returns the manifest of channel/version from a manager. Its
 // errors are the caller's own (the CSI node maps them to gRPC codes).
 type ManifestFunc func(ctx context.Context, channel, version string) (release.Release, error)
@@ -51,7 +41,7 @@ type Tiers struct {
 // Views returns the views of a medium's tier; the disk tier's when the
 // node has no RAM tier.
 func (t Tiers) Views(medium string) *Views {
-	if medium == MediumMemory && t.MemoryViews != nil {
+	if medium == release.MediumMemory && t.MemoryViews != nil {
 		return t.MemoryViews
 	}
 	return t.DiskViews
@@ -63,7 +53,7 @@ func (t Tiers) StoredAs(medium, channel, version string, id release.Identity) bo
 	if version == "" {
 		return false
 	}
-	if medium == MediumMemory {
+	if medium == release.MediumMemory {
 		return t.Memory != nil && t.Memory.StoredAs(channel, version, id)
 	}
 	return t.Disk.StoredAs(channel, version, id)
@@ -74,14 +64,14 @@ func (t Tiers) StoredAs(medium, channel, version string, id release.Identity) bo
 // through the tier (one download however many callers; the RAM tier
 // copies the disk tier's, downloading it first when needed).
 func (t Tiers) Ensure(ctx context.Context, medium, channel, version string, creds *source.Credentials, manifest ManifestFunc) error {
-	if medium == MediumMemory && t.Memory == nil {
+	if medium == release.MediumMemory && t.Memory == nil {
 		return fmt.Errorf("cache: release %s/%s: no memory tier on this node", channel, version)
 	}
 	rel, err := manifest(ctx, channel, version)
 	if err != nil {
 		return err
 	}
-	if medium == MediumMemory {
+	if medium == release.MediumMemory {
 		return t.Memory.EnsureFor(ctx, rel, creds)
 	}
 	return t.Disk.EnsureFor(ctx, rel, creds)
@@ -139,7 +129,7 @@ func (t Tiers) Flip(medium string, v ViewInfo, version string) (ViewInfo, error)
 // to it (Cache.Hold). The RAM tier has no holds: its retention removes
 // only releases no memory view uses or is moving to.
 func (t Tiers) hold(medium, channel, version string) (func(), error) {
-	if medium == MediumMemory {
+	if medium == release.MediumMemory {
 		return func() {}, nil
 	}
 	done, err := t.Disk.Hold(channel, version)

@@ -43,9 +43,9 @@ func TestTiers(t *testing.T) {
 		want                  error  // errors.Is
 		wantText              string // in the message
 	}{
-		{"disk", cache.MediumDisk, "v1", nil, ""},
-		{"the manifest's error", cache.MediumDisk, "v9", errManager, "tier/v9"},
-		{"no RAM tier", cache.MediumMemory, "v1", nil, "release tier/v1: no memory tier"},
+		{"disk", release.MediumDisk, "v1", nil, ""},
+		{"the manifest's error", release.MediumDisk, "v9", errManager, "tier/v9"},
+		{"no RAM tier", release.MediumMemory, "v1", nil, "release tier/v1: no memory tier"},
 	} {
 		err := tiers.Ensure(ctx, tc.medium, "tier", tc.version, nil, manifest)
 		switch {
@@ -57,14 +57,14 @@ func TestTiers(t *testing.T) {
 			t.Errorf("%s: %v, want an error saying %q", tc.name, err, tc.wantText)
 		}
 	}
-	if !tiers.StoredAs(cache.MediumDisk, "tier", "v1", rels["v1"].Identity()) || tiers.StoredAs(cache.MediumMemory, "tier", "v1", release.Identity{}) {
+	if !tiers.StoredAs(release.MediumDisk, "tier", "v1", rels["v1"].Identity()) || tiers.StoredAs(release.MediumMemory, "tier", "v1", release.Identity{}) {
 		t.Fatal("v1 should be stored on disk only")
 	}
-	if tiers.Views(cache.MediumMemory) != tiers.DiskViews {
+	if tiers.Views(release.MediumMemory) != tiers.DiskViews {
 		t.Error("without a RAM tier, the memory medium's views are the disk's")
 	}
 
-	spec := cache.ViewRecord{VolumeID: "vol", PodUID: "pod", Channel: "tier", Medium: cache.MediumDisk}
+	spec := cache.ViewRecord{VolumeID: "vol", PodUID: "pod", Channel: "tier", Medium: release.MediumDisk}
 	if _, err := tiers.Link(spec, "v2"); !errors.Is(err, cache.ErrNotStored) {
 		t.Fatalf("link to a release not stored: %v, want ErrNotStored", err)
 	}
@@ -75,13 +75,13 @@ func TestTiers(t *testing.T) {
 	if err != nil || info.Current != "v1" {
 		t.Fatalf("link v1: %+v, %v", info, err)
 	}
-	if _, err := tiers.Flip(cache.MediumDisk, info, "v2"); !errors.Is(err, cache.ErrNotStored) {
+	if _, err := tiers.Flip(release.MediumDisk, info, "v2"); !errors.Is(err, cache.ErrNotStored) {
 		t.Fatalf("flip to a release not stored: %v, want ErrNotStored", err)
 	}
-	if err := tiers.Ensure(ctx, cache.MediumDisk, "tier", "v2", nil, manifest); err != nil {
+	if err := tiers.Ensure(ctx, release.MediumDisk, "tier", "v2", nil, manifest); err != nil {
 		t.Fatal(err)
 	}
-	if info, err = tiers.Flip(cache.MediumDisk, info, "v2"); err != nil || info.Current != "v2" {
+	if info, err = tiers.Flip(release.MediumDisk, info, "v2"); err != nil || info.Current != "v2" {
 		t.Fatalf("flip to v2: %+v, %v", info, err)
 	}
 	if got, err := tiers.DiskViews.Get("vol", "pod"); err != nil || got.Current != "v2" || len(got.Releases) != 1 {

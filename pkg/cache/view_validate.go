@@ -17,9 +17,9 @@ func (s ViewRecord) validateFields() error {
 		return err
 	}
 	switch s.Medium {
-	case "", MediumDisk, MediumMemory:
+	case "", release.MediumDisk, release.MediumMemory:
 	default:
-		return &release.FieldError{Field: "medium", Value: shortID(s.Medium), Reason: fmt.Sprintf("must be %q or %q", MediumDisk, MediumMemory)}
+		return &release.FieldError{Field: "medium", Value: shortID(s.Medium), Reason: fmt.Sprintf("must be %q or %q", release.MediumDisk, release.MediumMemory)}
 	}
 	if s.Pinned != "" {
 		if err := release.ValidateVersion(s.Pinned); err != nil {

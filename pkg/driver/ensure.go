@@ -109,7 +109,7 @@ func (d *Driver) present(ctx context.Context, attrs volumeAttrs, version string,
 	if d.tiers.StoredAs(attrs.Medium, attrs.Channel, version, id) {
 		return d.authorize(ctx, attrs, version, creds)
 	}
-	if attrs.Medium == cache.MediumDisk && attrs.Manager == "" && d.opts.Agent != nil {
+	if attrs.Medium == release.MediumDisk && attrs.Manager == "" && d.opts.Agent != nil {
 		return d.opts.Agent.Ensure(ctx, attrs.Channel, version, creds)
 	}
 	return d.tiers.Ensure(ctx, attrs.Medium, attrs.Channel, version, creds, d.manifestFrom(attrs))

@@ -15,6 +15,7 @@ import (
 	mount "k8s.io/mount-utils"
 
 	"github.com/hydra-csi/hydra/pkg/cache"
+	"github.com/hydra-csi/hydra/pkg/release"
 	"github.com/hydra-csi/hydra/pkg/source"
 )
 
@@ -85,9 +86,9 @@ func (d *Driver) nodeAttrs(vc map[string]string) (volumeAttrs, error) {
 	if err := d.managers.check("volume_context."+AttrManager, attrs.Manager); err != nil {
 		return attrs, err
 	}
-	if attrs.Medium == cache.MediumMemory && d.opts.Memory == nil {
+	if attrs.Medium == release.MediumMemory && d.opts.Memory == nil {
 		return attrs, fmt.Errorf("driver: volume_context.medium %q: %w: this node plugin has no RAM tier (start it with --memory-root and --memory-size)",
-			cache.MediumMemory, errPrecondition)
+			release.MediumMemory, errPrecondition)
 	}
 	return attrs, nil
 }

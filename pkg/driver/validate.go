@@ -9,7 +9,6 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
-	"github.com/hydra-csi/hydra/pkg/cache"
 	"github.com/hydra-csi/hydra/pkg/release"
 )
 
@@ -92,7 +91,7 @@ func parseAttrs(field string, m map[string]string, channelOptional bool) (volume
 	}
 	a := volumeAttrs{Channel: m[AttrChannel], Medium: m[AttrMedium], Version: m[AttrRelease], Manager: m[AttrManager]}
 	if a.Medium == "" {
-		a.Medium = cache.MediumDisk
+		a.Medium = release.MediumDisk
 	}
 	if err := a.validate(field, channelOptional); err != nil {
 		return volumeAttrs{}, err
@@ -108,8 +107,8 @@ func (a volumeAttrs) validate(field string, channelOptional bool) error {
 	case release.ValidateChannelName(a.Channel) != nil:
 		return invalid(field+"."+AttrChannel, a.Channel, "must be a DNS-1123 label of at most 63 characters")
 	}
-	if a.Medium != cache.MediumDisk && a.Medium != cache.MediumMemory {
-		return invalid(field+"."+AttrMedium, a.Medium, "must be %q or %q", cache.MediumDisk, cache.MediumMemory)
+	if a.Medium != release.MediumDisk && a.Medium != release.MediumMemory {
+		return invalid(field+"."+AttrMedium, a.Medium, "must be %q or %q", release.MediumDisk, release.MediumMemory)
 	}
 	if a.Version != "" && release.ValidateVersion(a.Version) != nil {
 		return invalid(field+"."+AttrRelease, a.Version, "must match [A-Za-z0-9][A-Za-z0-9._-]{0,127}")

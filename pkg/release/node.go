@@ -150,7 +150,7 @@ func (v View) validate() error {
 		}
 	}
 	switch v.Medium {
-	case "", "disk", "memory":
+	case "", MediumDisk, MediumMemory:
 	default:
 		return invalid("medium", v.Medium, `must be empty, "disk" or "memory"`)
 	}

@@ -5,6 +5,16 @@ import (
 	"encoding/hex"
 )
 
+// The media a volume reads from: the volume attribute `medium`, a view
+// record's medium (empty there: disk) and a reported view's.
+const (
+	// MediumDisk reads the node store's disk tier.
+	MediumDisk = "disk"
+	// MediumMemory reads the memory tier, a copy of the disk tier's
+	// release in a tmpfs.
+	MediumMemory = "memory"
+)
+
 // VolumeID is the CSI volume ID that hydra-csi's CreateVolume gives the
 // volume called name (csi-provisioner passes the PersistentVolume's name)
 // of channel: hydra-<channel>-<16 hex digits of sha256(name)>. It is a pure

@@ -12,8 +12,8 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 
 	"github.com/hydra-csi/hydra/cmd/hydra-csi/app"
-	"github.com/hydra-csi/hydra/pkg/cache"
 	"github.com/hydra-csi/hydra/pkg/driver"
+	"github.com/hydra-csi/hydra/pkg/release"
 )
 
 // The objects the checks look for, by name.
@@ -70,7 +70,7 @@ func knownParam(k string) bool {
 // are keys the driver knows (an unknown one fails every CreateVolume).
 func checkStorageClasses(o objects) error {
 	var errs []error
-	for name, medium := range map[string]string{"hydra-nvme": cache.MediumDisk, "hydra-ram": cache.MediumMemory} {
+	for name, medium := range map[string]string{"hydra-nvme": release.MediumDisk, "hydra-ram": release.MediumMemory} {
 		sc, err := typed[storagev1.StorageClass](o, "StorageClass", name)
 		if err != nil {
 			errs = append(errs, err)
