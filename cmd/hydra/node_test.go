@@ -46,4 +46,15 @@ func TestNodeTablesMarkStale(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantText(t, buf.String(), "node-gone  2026-01-01 00:00:00Z  stale", "2026-01-01 00:00:00Z (stale)")
+
+	// The watch's frame marks it the same way, after the report's age.
+	buf.Reset()
+	tw = newTable(&buf)
+	f := watchFrame{now: at.Add(15 * time.Minute)}
+	f.nodeRows(tw, []api.NodeProgress{{Node: "node-gone", ReportedAt: at, Stale: true,
+		Releases: []release.Progress{{Channel: "c", Version: "v1", State: release.StateReady}}}})
+	if err := tw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	wantText(t, buf.String(), "15m ago (stale)")
 }

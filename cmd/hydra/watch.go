@@ -164,7 +164,11 @@ func (f watchFrame) nodeRows(w io.Writer, nodes []api.NodeProgress) {
 		if f.tty {
 			errText = truncate(errText, watchErrorWidth)
 		}
-		row(w, n.Node, p.Version, p.State, bar(p.BytesDone, p.BytesTotal, watchBarCells), age(f.now, n.ReportedAt), errText)
+		reported := age(f.now, n.ReportedAt)
+		if n.Stale {
+			reported += " (stale)" // as in hydra status: it protects nothing
+		}
+		row(w, n.Node, p.Version, p.State, bar(p.BytesDone, p.BytesTotal, watchBarCells), reported, errText)
 	}
 }
 
