@@ -84,13 +84,16 @@ func (w warnedDownloads) update(nodes []release.NodeStatus) []downloadWarning {
 	return out
 }
 
-// warningOf words a node's failed download as an Event.
+// warningOf words a node's failed download as an Event. The node's error
+// is free text a node controls, and kubectl prints Events as they are, so
+// its control characters are escaped (release.EscapeControls).
 func warningOf(node string, p release.Progress) downloadWarning {
+	nodeErr := release.EscapeControls(p.Error)
 	d := downloadWarning{node: node, channel: p.Channel, version: p.Version, reason: eventDownloadFailed,
-		message: fmt.Sprintf("%s: node %s cannot download %s: %s", p.Channel, node, p.Version, p.Error)}
+		message: fmt.Sprintf("%s: node %s cannot download %s: %s", p.Channel, node, p.Version, nodeErr)}
 	if p.ErrorKind == release.ErrorKindNoSpace {
 		d.reason = eventInsufficientSpace
-		d.message = fmt.Sprintf("%s: node %s has no room for %s: %s", p.Channel, node, p.Version, p.Error)
+		d.message = fmt.Sprintf("%s: node %s has no room for %s: %s", p.Channel, node, p.Version, nodeErr)
 	}
 	return d
 }

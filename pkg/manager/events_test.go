@@ -80,4 +80,11 @@ func TestWarningOf(t *testing.T) {
 	if d.reason != eventInsufficientSpace || d.message != "c: node node-a has no room for v2: cache: release c/v2 needs 9 more bytes, 1 free under /var/lib/hydra: not enough space for the release" {
 		t.Errorf("warningOf(no space) = %+v", d)
 	}
+	// A node's error text reaches kubectl as the Event says it: its
+	// escape sequences and bidi controls are escaped.
+	d = warningOf("node-a", release.Progress{Channel: "c", Version: "v2", State: release.StateFailed,
+		Error: "s3://data/x: \x1b]0;owned\x07 gone \u202eevil"})
+	if want := `c: node node-a cannot download v2: s3://data/x: \x1b]0;owned\x07 gone \u202eevil`; d.message != want {
+		t.Errorf("warningOf(control characters) message %q, want %q", d.message, want)
+	}
 }
