@@ -40,6 +40,13 @@ type Progress struct {
 	// ErrorKind sorts Error; set only with Error.
 	ErrorKind ErrorKind `json:"errorKind,omitempty"`
 	UpdatedAt time.Time `json:"updatedAt"`
+	// BytesFromPeers and BytesFromOrigin split the bytes this node's
+	// process fetched for the release by where they came from (peer
+	// distribution); BytesServed is what it served of the release to
+	// other nodes. All count since the node plugin started.
+	BytesFromPeers  int64 `json:"bytesFromPeers,omitempty"`
+	BytesFromOrigin int64 `json:"bytesFromOrigin,omitempty"`
+	BytesServed     int64 `json:"bytesServed,omitempty"`
 }
 
 // View is one pod's view of a channel on a node, as the node reports it.
@@ -63,6 +70,12 @@ type NodeStatus struct {
 	Releases   []Progress `json:"releases"`
 	Views      []View     `json:"views"`
 	ReportedAt time.Time  `json:"reportedAt"`
+	// Peer is set when the node serves releases to other nodes
+	// (--peer-listen); only such nodes are named as peers or sent any.
+	Peer *PeerInfo `json:"peer,omitempty"`
+	// PeerServedBytes is everything the node served to peers since its
+	// plugin started.
+	PeerServedBytes int64 `json:"peerServedBytes,omitempty"`
 }
 
 // MaxNodeEntries bounds the releases and views one report may carry.
@@ -79,6 +92,14 @@ func (s NodeStatus) Validate() error {
 	}
 	if len(s.Views) > MaxNodeEntries {
 		return invalid("views", "", "at most %d entries per report, got %d", MaxNodeEntries, len(s.Views))
+	}
+	if s.Peer != nil {
+		if err := s.Peer.validate(); err != nil {
+			return prefixed("peer", err)
+		}
+	}
+	if s.PeerServedBytes < 0 {
+		return invalid("peerServedBytes", fmt.Sprint(s.PeerServedBytes), "must not be negative")
 	}
 	for i, p := range s.Releases {
 		if err := p.validate(); err != nil {
@@ -110,6 +131,14 @@ func (p Progress) validate() error {
 	}
 	if p.BytesTotal < 0 || p.BytesTotal > MaxReleaseSize {
 		return invalid("bytesTotal", fmt.Sprint(p.BytesTotal), "must not be negative or over %d (1 EiB)", int64(MaxReleaseSize))
+	}
+	for _, c := range []struct {
+		field string
+		n     int64
+	}{{"bytesFromPeers", p.BytesFromPeers}, {"bytesFromOrigin", p.BytesFromOrigin}, {"bytesServed", p.BytesServed}} {
+		if c.n < 0 {
+			return invalid(c.field, fmt.Sprint(c.n), "must not be negative")
+		}
 	}
 	switch p.ErrorKind {
 	case ErrorKindOther, ErrorKindNoSpace:
@@ -194,6 +223,12 @@ type Desired struct {
 	Channels []DesiredChannel `json:"channels"`
 	// Views carries per-pod flip targets set by the rollout controller.
 	Views []DesiredView `json:"views"`
+	// PeerSecret (hex) signs and checks the tokens nodes show each other
+	// (pkg/peer.Token); sent only to nodes that serve peers.
+	PeerSecret string `json:"peerSecret,omitempty"`
+	// Peers names, per release this node is to fetch, where to take it
+	// from besides the origin; empty when it has no peers.
+	Peers []ReleasePeers `json:"peers,omitempty"`
 }
 
 // DesiredChannel is one channel's state as a node needs it.

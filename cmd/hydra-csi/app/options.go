@@ -63,6 +63,9 @@ type Options struct {
 	PartialDownloadGrace time.Duration
 	// securityOptions: --kubelet-dir, --allowed-manager (options_security.go).
 	securityOptions
+	// peerOptions: --peer-listen and the rest of peer distribution
+	// (options_peer.go).
+	peerOptions
 
 	memoryBytes    int64
 	kubeletCSIPath string
@@ -83,6 +86,7 @@ func DefaultOptions() Options {
 		SpareViewTrees:    true,
 
 		PartialDownloadGrace: cache.DefaultPartialGrace,
+		peerOptions:          defaultPeerOptions(),
 	}
 }
 
@@ -106,6 +110,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.SpareViewTrees, "spare-view-trees", o.SpareViewTrees, "keep a view tree of each release that pods use or move to linked ahead, so that a pod start or flip on the disk tier takes it by one rename instead of linking every file")
 	fs.DurationVar(&o.PartialDownloadGrace, "partial-download-grace", o.PartialDownloadGrace, "how long a partial download nothing writes to keeps its disk space for a resume; then, and at start-up past it, the space comes back")
 	o.addSecurityFlags(fs)
+	o.addPeerFlags(fs)
 }
 
 // node and controller report what the mode serves.
@@ -147,6 +152,9 @@ func (o *Options) Validate() error {
 		return o.validateNoRegistration()
 	}
 	if err := o.validateRegistration(); err != nil {
+		return err
+	}
+	if err := o.validatePeer(); err != nil {
 		return err
 	}
 	return o.validateNode()
