@@ -49,6 +49,8 @@ type Options struct {
 	// CommitInterval bounds how long finished parts wait before they are
 	// synced and journaled (default 1s).
 	CommitInterval time.Duration
+	// Peers, when set, are asked for parts before the origin (peers.go).
+	Peers Peers
 }
 
 // Cache is a node's release store. Safe for concurrent use.
@@ -59,6 +61,10 @@ type Cache struct {
 	requests chan struct{}
 	commit   time.Duration
 	metrics  *metrics
+	peers    Peers
+	// peerState remembers failing and lying peers and the bytes each
+	// release took from peers and the origin.
+	peerState peerState
 
 	// mu guards flights and holds (refcounts of releases in use by views
 	// being built; see Hold).
@@ -106,7 +112,8 @@ func New(opts Options) (*Cache, error) {
 		layout: l, reader: opts.Reader, partSize: opts.PartSize,
 		requests: make(chan struct{}, opts.Requests), commit: opts.CommitInterval,
 		metrics: met, flights: map[string]*flight{}, holds: map[string]int{}, ids: map[string]release.Identity{},
-		proofs: map[string]*proof{}, proven: map[string]bool{},
+		proofs: map[string]*proof{}, proven: map[string]bool{}, peers: opts.Peers,
+		peerState: peerState{cool: map[string]time.Time{}, liars: map[string]map[string]bool{}, sourced: map[string][2]int64{}},
 	}, nil
 }
 
@@ -124,12 +131,25 @@ type flight struct {
 	channel, version string
 	// creds is the ID of the credentials it downloads with.
 	creds    string
+	id       release.Identity
 	done     chan struct{}
 	err      error
 	progress progress
+	c        *Cache
+	// serve is what peers may read of the download (nil before it is
+	// planned, and for downloads with a volume's credentials); guarded by
+	// the cache's mu.
+	serve *serving
 }
 
 func flightKey(channel, version string) string { return channel + "/" + version }
+
+// setServing publishes what peers may read of the flight.
+func (f *flight) setServing(s *serving) {
+	f.c.mu.Lock()
+	f.serve = s
+	f.c.mu.Unlock()
+}
 
 // Ensure makes a release (the publish rel names: StoredAs) present in store/ with the node's own
 // credentials: EnsureFor with nil.
@@ -189,7 +209,7 @@ func (c *Cache) join(rel release.Release, creds string, reader source.Reader) *f
 	if f, ok := c.flights[key]; ok {
 		return f
 	}
-	f := &flight{channel: rel.Channel, version: rel.Version, creds: creds, done: make(chan struct{})}
+	f := &flight{channel: rel.Channel, version: rel.Version, creds: creds, id: rel.Identity(), done: make(chan struct{}), c: c}
 	f.progress.set(release.StatePending, "")
 	c.flights[key] = f
 	go c.fly(f, rel, reader)
@@ -200,8 +220,12 @@ func (c *Cache) fly(f *flight, rel release.Release, reader source.Reader) {
 	start := time.Now()
 	log := klog.Background().WithValues("channel", rel.Channel, "release", rel.Version, "credentials", f.creds)
 	log.V(2).Info("download starting")
-	err := c.download(context.Background(), rel, &f.progress, reader, f.creds != source.NodeCredentials)
+	err := c.download(context.Background(), rel, &f.progress, reader, f.creds != source.NodeCredentials, f)
 	c.metrics.observe(err, time.Since(start))
+	c.peerState.mu.Lock()
+	sum := c.peerState.sourced[flightKey(rel.Channel, rel.Version)]
+	c.peerState.sourced[flightKey(rel.Channel, rel.Version)] = [2]int64{sum[0] + f.progress.fromPeers.Load(), sum[1] + f.progress.fromOrigin.Load()}
+	c.peerState.mu.Unlock()
 	if err != nil {
 		log.Error(err, "download failed")
 		f.progress.set(release.StateFailed, err.Error())

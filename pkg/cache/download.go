@@ -37,7 +37,7 @@ import (
 // reader fetches the bytes. byVolume says it signs with a volume's own
 // credentials: the release is then marked (see access.go), in tmp/ from
 // the start, so that a resumed download by the node still marks it.
-func (c *Cache) download(ctx context.Context, rel release.Release, prog *progress, reader source.Reader, byVolume bool) (err error) {
+func (c *Cache) download(ctx context.Context, rel release.Release, prog *progress, reader source.Reader, byVolume bool, fl *flight) (err error) {
 	tmp := c.layout.TmpDir(rel.Channel, rel.Version)
 	if err := c.prepareTmp(tmp, rel); err != nil { // (1)
 		return err
@@ -47,7 +47,7 @@ func (c *Cache) download(ctx context.Context, rel release.Release, prog *progres
 			return err
 		}
 	}
-	j, done, err := loadJournal(filepath.Join(tmp, "journal"))
+	j, done, from, err := loadJournal(filepath.Join(tmp, "journal"))
 	if err != nil {
 		return err
 	}
@@ -63,14 +63,36 @@ func (c *Cache) download(ctx context.Context, rel release.Release, prog *progres
 	if err := c.checkSpace(rel, tmp, files); err != nil {
 		return err
 	}
+	run := &fetchRun{rel: rel, tmp: tmp, prog: prog, byVolume: byVolume, firstPart: numberParts(files),
+		originOnly: map[int]bool{}, from: from, marked: len(from) > 0}
+	if fl != nil && !byVolume {
+		run.serve = newServing(files, done)
+		fl.setServing(run.serve)
+		defer run.serve.end()
+	}
 	prog.total.Store(totalSize(files))
 	prog.done.Store(doneSize(files, done, c.partSize))
 	prog.set(release.StateDownloading, "")
-	if err := c.fetchParts(ctx, reader, tmp, files, done, j, prog); err != nil { // (3), (4)
-		return fmt.Errorf("cache: release %s/%s: %w", rel.Channel, rel.Version, err)
-	}
-	if err := c.verifyFiles(files, done, j); err != nil { // (5)
-		return fmt.Errorf("cache: release %s/%s: %w", rel.Channel, rel.Version, err)
+	// A file a peer sent bad bytes of is fetched again, from the origin:
+	// one more round at most, since origin-only files blame no peer.
+	for round := 0; ; round++ {
+		if err := c.fetchParts(ctx, reader, run, files, done, j); err != nil { // (3), (4)
+			return fmt.Errorf("cache: release %s/%s: %w", rel.Channel, rel.Version, err)
+		}
+		again, err := c.verifyFiles(run, files, done, j) // (5)
+		if err != nil {
+			return fmt.Errorf("cache: release %s/%s: %w", rel.Channel, rel.Version, err)
+		}
+		if len(again) == 0 {
+			break
+		}
+		if round > 0 {
+			return fmt.Errorf("cache: release %s/%s: files failed verification again: %w", rel.Channel, rel.Version, ErrVerify)
+		}
+		for _, idx := range again {
+			run.originOnly[idx] = true
+		}
+		prog.done.Store(doneSize(files, done, c.partSize))
 	}
 	return c.install(rel, tmp, files) // (6)
 }

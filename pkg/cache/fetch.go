@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"os"
 	"sync"
 	"time"
@@ -20,6 +21,8 @@ type partDone struct {
 	key partKey
 	crc uint64
 	n   int64
+	// from is the peer that sent it; empty for the origin.
+	from string
 }
 
 // fetchParts creates the files in order and fetches every part not in
@@ -32,7 +35,7 @@ type partDone struct {
 // The fetches run on a fixed set of workers rather than a goroutine per
 // part: a fetch goes deep through the S3 client's middleware, and a fresh
 // goroutine pays to grow its stack to that depth every time.
-func (c *Cache) fetchParts(ctx context.Context, reader source.Reader, tmp string, files []plannedFile, done map[partKey]uint64, j *journal, prog *progress) error {
+func (c *Cache) fetchParts(ctx context.Context, reader source.Reader, run *fetchRun, files []plannedFile, done map[partKey]uint64, j *journal) error {
 	// The parts to fetch are listed before the committer starts, since it
 	// writes to done.
 	todo := make([][]int, len(files))
@@ -50,7 +53,7 @@ func (c *Cache) fetchParts(ctx context.Context, reader source.Reader, tmp string
 	defer cancel()
 	results := make(chan partDone, 64)
 	commitErr := make(chan error, 1)
-	go func() { commitErr <- c.committer(tmp, results, done, j) }()
+	go func() { commitErr <- c.committer(run, results, done, j) }()
 
 	var (
 		mu    sync.Mutex
@@ -76,7 +79,7 @@ func (c *Cache) fetchParts(ctx context.Context, reader source.Reader, tmp string
 				if !c.acquireRequest(ctx) {
 					return
 				}
-				res, err := c.fetchPart(ctx, reader, t.f, t.p, prog)
+				res, err := c.fetchPart(ctx, reader, run, t.f, t.p)
 				c.releaseRequest()
 				if err != nil {
 					fail(err)
@@ -91,6 +94,9 @@ func (c *Cache) fetchParts(ctx context.Context, reader source.Reader, tmp string
 		for i, f := range files {
 			if err := c.createFile(f); err != nil {
 				return err
+			}
+			if f.linkFrom != "" {
+				run.serve.linked(f)
 			}
 			for _, p := range todo[i] {
 				select {
@@ -130,8 +136,36 @@ func (c *Cache) acquireRequest(ctx context.Context) bool {
 // releaseRequest gives back the slot of acquireRequest.
 func (c *Cache) releaseRequest() { <-c.requests }
 
-// fetchPart streams one part into its place in the file, hashing it.
-func (c *Cache) fetchPart(ctx context.Context, reader source.Reader, f plannedFile, p int, prog *progress) (partDone, error) {
+// fetchPart fetches one part into its place in the file, hashing it:
+// from a peer when the plan names one that sends it, else from the origin.
+func (c *Cache) fetchPart(ctx context.Context, reader source.Reader, run *fetchRun, f plannedFile, p int) (partDone, error) {
+	if res, ok, err := c.fetchFromPeers(ctx, run, f, p); ok || err != nil {
+		return res, err
+	}
+	off := int64(p) * c.partSize
+	n := partLen(f.file.Size, c.partSize, p)
+	res, err := c.writePart(f, p, run.prog, func(w io.Writer) error {
+		return reader.ReadRange(ctx, f.src, f.file, off, n, w)
+	})
+	if err != nil {
+		return partDone{}, err
+	}
+	run.prog.fromOrigin.Add(res.n)
+	c.metrics.fetched.WithLabelValues(sourceOrigin).Add(float64(res.n))
+	return res, nil
+}
+
+// diskError is a failure of the node's own side of a part: opening or
+// writing its file. A peer's failure never is one.
+type diskError struct{ err error }
+
+func (e *diskError) Error() string { return e.err.Error() }
+func (e *diskError) Unwrap() error { return e.err }
+
+// writePart streams part p of f, as read by read, into its place in the
+// file and hashes it. On failure the bytes it counted as progress are
+// given back, so that the next source starts the part over.
+func (c *Cache) writePart(f plannedFile, p int, prog *progress, read func(io.Writer) error) (partDone, error) {
 	off := int64(p) * c.partSize
 	n := partLen(f.file.Size, c.partSize, p)
 	h, err := checksum.New(f.alg)
@@ -140,16 +174,23 @@ func (c *Cache) fetchPart(ctx context.Context, reader source.Reader, f plannedFi
 	}
 	out, err := os.OpenFile(f.path, os.O_WRONLY, 0)
 	if err != nil {
-		return partDone{}, fmt.Errorf("open %s: %w", f.name(), err)
+		return partDone{}, &diskError{fmt.Errorf("open %s: %w", f.name(), err)}
 	}
 	w := &partWriter{f: out, off: off, h: h, prog: prog, m: c.metrics}
-	err = reader.ReadRange(ctx, f.src, f.file, off, n, w)
-	err = errors.Join(err, out.Close())
-	if err != nil {
-		return partDone{}, fmt.Errorf("%s bytes %d-%d: %w", f.name(), off, off+n-1, err)
+	err = read(w)
+	if cerr := out.Close(); cerr != nil && w.err == nil {
+		w.err = cerr
 	}
-	if w.n != n {
-		return partDone{}, fmt.Errorf("%s bytes %d-%d: got %d bytes: %w", f.name(), off, off+n-1, w.n, ErrVerify)
+	if w.err != nil {
+		prog.done.Add(-w.n)
+		return partDone{}, &diskError{fmt.Errorf("%s bytes %d-%d: write: %w", f.name(), off, off+n-1, w.err)}
+	}
+	if err == nil && w.n != n {
+		err = fmt.Errorf("got %d bytes: %w", w.n, ErrVerify)
+	}
+	if err != nil {
+		prog.done.Add(-w.n)
+		return partDone{}, fmt.Errorf("%s bytes %d-%d: %w", f.name(), off, off+n-1, err)
 	}
 	crc, err := checksum.Sum64(h)
 	if err != nil {
@@ -158,7 +199,9 @@ func (c *Cache) fetchPart(ctx context.Context, reader source.Reader, f plannedFi
 	return partDone{key: partKey{f.idx, p}, crc: crc, n: n}, nil
 }
 
-// partWriter writes a part's bytes at their offset and hashes them.
+// partWriter writes a part's bytes at their offset and hashes them. It
+// keeps its own write error, so that a caller tells the node's disk
+// failing from the source failing.
 type partWriter struct {
 	f    *os.File
 	off  int64
@@ -166,6 +209,7 @@ type partWriter struct {
 	h    hash.Hash
 	prog *progress
 	m    *metrics
+	err  error
 }
 
 func (w *partWriter) Write(p []byte) (int, error) {
@@ -174,13 +218,16 @@ func (w *partWriter) Write(p []byte) (int, error) {
 	w.n += int64(n)
 	w.prog.done.Add(int64(n))
 	w.m.bytes.Add(float64(n))
+	if err != nil {
+		w.err = err
+	}
 	return n, err
 }
 
 // committer makes finished parts durable before journaling them: every
 // CommitInterval (or 64 parts) it syncs the filesystem under tmp once —
 // cheaper than one fsync per file — and appends the batch to the journal.
-func (c *Cache) committer(tmp string, results <-chan partDone, done map[partKey]uint64, j *journal) error {
+func (c *Cache) committer(run *fetchRun, results <-chan partDone, done map[partKey]uint64, j *journal) error {
 	ticker := time.NewTicker(c.commit)
 	defer ticker.Stop()
 	var batch []partDone
@@ -189,7 +236,7 @@ func (c *Cache) committer(tmp string, results <-chan partDone, done map[partKey]
 		if len(batch) == 0 || failed != nil {
 			return
 		}
-		if err := syncFS(tmp); err != nil {
+		if err := syncFS(run.tmp); err != nil {
 			failed = err
 			return
 		}
@@ -197,9 +244,15 @@ func (c *Cache) committer(tmp string, results <-chan partDone, done map[partKey]
 			failed = err
 			return
 		}
+		run.mu.Lock()
 		for _, p := range batch {
 			done[p.key] = p.crc
+			if p.from != "" {
+				run.from[p.key] = p.from
+			}
 		}
+		run.mu.Unlock()
+		run.serve.add(batch)
 		batch = batch[:0]
 	}
 	for {

@@ -12,7 +12,16 @@ type metrics struct {
 	seconds   prometheus.Histogram
 	downloads *prometheus.CounterVec
 	removed   *prometheus.CounterVec
+	fetched   *prometheus.CounterVec
+	fallbacks *prometheus.CounterVec
+	liars     prometheus.Counter
 }
+
+// Sources of fetched bytes (hydra_cache_fetched_bytes_total).
+const (
+	sourcePeer   = "peer"
+	sourceOrigin = "origin"
+)
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
@@ -33,6 +42,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hydra_cache_removed_total",
 			Help: "Stored releases and partial downloads removed from the node, by reason (retention, replaced, channel-deleted, abandoned-partial).",
 		}, []string{"reason"}),
+		fetched: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hydra_cache_fetched_bytes_total",
+			Help: "Bytes of parts fetched whole and written to the cache, by source (peer, origin).",
+		}, []string{"source"}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hydra_peer_fallbacks_total",
+			Help: "Parts a named peer did not send, by reason (not-held, not-yet, busy, refused, slow, bad-answer, unreachable); the next peer or the origin sent them.",
+		}, []string{"reason"}),
+		liars: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hydra_peer_verify_failures_total",
+			Help: "Peers caught sending bytes that fail verification (one per peer and file; the log names the peer); the peer is avoided for the release and the file fetched again from the origin.",
+		}),
 	}
 	// Both results exist from the first scrape, at 0, for increase() alerts.
 	m.downloads.WithLabelValues("ok")
@@ -40,10 +61,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, r := range []string{removedRetention, removedReplaced, removedChannel, removedPartial} {
 		m.removed.WithLabelValues(r)
 	}
+	m.fetched.WithLabelValues(sourcePeer)
+	m.fetched.WithLabelValues(sourceOrigin)
+	for _, r := range fallbackReasons {
+		m.fallbacks.WithLabelValues(r)
+	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.bytes, m.linked, m.seconds, m.downloads, m.removed} {
+	for _, c := range []prometheus.Collector{m.bytes, m.linked, m.seconds, m.downloads, m.removed, m.fetched, m.fallbacks, m.liars} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

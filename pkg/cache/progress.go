@@ -12,6 +12,8 @@ import (
 type progress struct {
 	done  atomic.Int64
 	total atomic.Int64
+	// fromPeers and fromOrigin split the bytes of parts fetched whole.
+	fromPeers, fromOrigin atomic.Int64
 
 	mu      sync.Mutex
 	state   release.State
@@ -31,5 +33,6 @@ func (p *progress) snapshot(channel, version string) release.Progress {
 	return release.Progress{
 		Channel: channel, Version: version, State: p.state, Error: p.err,
 		BytesDone: p.done.Load(), BytesTotal: p.total.Load(), UpdatedAt: p.updated,
+		BytesFromPeers: p.fromPeers.Load(), BytesFromOrigin: p.fromOrigin.Load(),
 	}
 }

@@ -114,6 +114,7 @@ func (c *Cache) StoredReleases() ([]release.Progress, error) {
 				p.BytesDone = p.BytesTotal
 				p.UpdatedAt = rel.CreatedAt
 			}
+			p.BytesFromPeers, p.BytesFromOrigin = c.Sourced(e.Name(), v)
 			out = append(out, p)
 		}
 	}

@@ -12,9 +12,12 @@ import (
 // verifyFiles checks every downloaded file against its manifest entry:
 // its size on disk, and its checksum when the manifest has one — combined
 // from the part CRCs for CRC algorithms, re-read for SHA-256. A file that
-// fails is forgotten in the journal and removed, so the next attempt
-// fetches it again, and the error names it.
-func (c *Cache) verifyFiles(files []plannedFile, done map[partKey]uint64, j *journal) error {
+// fails is forgotten in the journal and removed. When peers sent parts of
+// it, they are blamed (blameLiars) and the file is returned to be fetched
+// again from the origin; otherwise the error names it, and the next
+// attempt fetches it again.
+func (c *Cache) verifyFiles(run *fetchRun, files []plannedFile, done map[partKey]uint64, j *journal) ([]int, error) {
+	var again []int
 	for _, f := range files {
 		if f.linkFrom != "" {
 			continue // a stored file, verified when its release was installed
@@ -24,12 +27,23 @@ func (c *Cache) verifyFiles(files []plannedFile, done map[partKey]uint64, j *jou
 			continue
 		}
 		if jerr := j.forget(f.idx); jerr != nil {
-			return jerr
+			return nil, jerr
 		}
+		run.serve.drop(f.idx)
+		run.mu.Lock()
+		for k := range done {
+			if k.file == f.idx {
+				delete(done, k)
+			}
+		}
+		run.mu.Unlock()
 		_ = os.Remove(f.path)
-		return err
+		if !errors.Is(err, ErrVerify) || !c.blameLiars(run, f, err) {
+			return nil, err
+		}
+		again = append(again, f.idx)
 	}
-	return nil
+	return again, nil
 }
 
 func (c *Cache) verifyFile(f plannedFile, done map[partKey]uint64) error {
