@@ -62,6 +62,13 @@ type Options struct {
 	// agent downloads with them and checks them before a flip. nil: an
 	// empty one (every view then reads with the node's credentials).
 	Keyring *source.Keyring
+	// Peer, when set, is reported so that the manager names this node to
+	// others as a peer and names peers to it (--peer-listen); Routes and
+	// Served come with it: the cache's peers, bound to this agent, and
+	// what the node's peer server served.
+	Peer   *release.PeerInfo
+	Routes *PeerRoutes
+	Served PeerServer
 }
 
 // Agent runs the node's side of Hydra's control loop.
@@ -118,8 +125,12 @@ func New(opts Options) (*Agent, error) {
 		return nil, err
 	}
 	tiers := cache.Tiers{Disk: opts.Cache, DiskViews: opts.Views, Memory: opts.Memory, MemoryViews: opts.MemoryViews}
-	return &Agent{opts: opts, tiers: tiers, metrics: met, failed: map[string]release.Progress{}, retries: map[string]retry{},
-		wake: make(chan struct{}, 1)}, nil
+	a := &Agent{opts: opts, tiers: tiers, metrics: met, failed: map[string]release.Progress{}, retries: map[string]retry{},
+		wake: make(chan struct{}, 1)}
+	if opts.Routes != nil {
+		opts.Routes.agent.Store(a)
+	}
+	return a, nil
 }
 
 func (a *Agent) log() klog.Logger { return klog.Background().WithValues("node", a.opts.Node) }

@@ -58,7 +58,11 @@ func identitiesOf(d release.Desired) map[[2]string]release.Identity {
 // Status is what the node reports: downloads in flight and failed, stored
 // releases (ready), and its views.
 func (a *Agent) Status() (release.NodeStatus, error) {
-	st := release.NodeStatus{Node: a.opts.Node, ReportedAt: time.Now().UTC(), Releases: []release.Progress{}, Views: []release.View{}}
+	st := release.NodeStatus{Node: a.opts.Node, ReportedAt: time.Now().UTC(), Releases: []release.Progress{}, Views: []release.View{},
+		Peer: a.opts.Peer}
+	if a.opts.Served != nil {
+		st.PeerServedBytes = a.opts.Served.ServedTotal()
+	}
 	views, err := a.opts.Views.List()
 	if err != nil {
 		return st, err
@@ -104,6 +108,11 @@ func (a *Agent) Status() (release.NodeStatus, error) {
 			VolumeID: v.VolumeID, PodUID: v.PodUID, PodName: v.PodName, PodNamespace: v.PodNamespace,
 			Channel: v.Channel, Current: v.Current, Pinned: v.Pinned, Medium: v.Medium,
 		})
+	}
+	if a.opts.Served != nil {
+		for i, p := range st.Releases {
+			st.Releases[i].BytesServed = a.opts.Served.Served(p.Channel, p.Version)
+		}
 	}
 	sort.Slice(st.Releases, func(i, j int) bool {
 		return st.Releases[i].Channel+"/"+st.Releases[i].Version < st.Releases[j].Channel+"/"+st.Releases[j].Version

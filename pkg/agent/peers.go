@@ -1,0 +1,111 @@
+package agent
+
+import (
+	"context"
+	"encoding/hex"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"k8s.io/klog/v2"
+
+	"github.com/hydra-csi/hydra/pkg/peer"
+	"github.com/hydra-csi/hydra/pkg/release"
+)
+
+// PeerClient reads ranges from other nodes (peer.Client).
+type PeerClient interface {
+	ReadRange(ctx context.Context, addr string, secret []byte, r peer.RangeRequest, wait time.Duration, w io.Writer) (int64, error)
+}
+
+// PeerServer is what the agent reports of the node's serving (peer.Server).
+type PeerServer interface {
+	Served(channel, version string) int64
+	ServedTotal() int64
+}
+
+// PeerRoutes is the node's cache.Peers: the peers the manager names in
+// the desired state, and the client that reads from them. The cache is
+// built before the agent, so PeerRoutes is made first and New binds it.
+type PeerRoutes struct {
+	node   string
+	client PeerClient
+	agent  atomic.Pointer[Agent]
+
+	mu     sync.Mutex
+	index  uint64
+	secret []byte
+	plans  map[string]*peer.Plan
+}
+
+// NewPeerRoutes returns the routes of node, reading through client.
+func NewPeerRoutes(node string, client PeerClient) *PeerRoutes {
+	return &PeerRoutes{node: node, client: client}
+}
+
+// refresh rebuilds the plans and secret when a new desired state came;
+// the caller holds mu.
+func (p *PeerRoutes) refresh() {
+	a := p.agent.Load()
+	if a == nil {
+		p.plans, p.secret = nil, nil
+		return
+	}
+	d, ok := a.Desired()
+	if !ok || (p.plans != nil && d.Index == p.index) {
+		return
+	}
+	p.index, p.plans, p.secret = d.Index, map[string]*peer.Plan{}, nil
+	if d.PeerSecret == "" {
+		return
+	}
+	secret, err := hex.DecodeString(d.PeerSecret)
+	if err != nil || len(secret) < 16 {
+		a.log().Error(err, "the manager sent a peer secret that is not 16 or more hex bytes; fetching from the origin only")
+		return
+	}
+	p.secret = secret
+	for _, rp := range d.Peers {
+		if err := rp.Validate(); err != nil {
+			a.log().Error(err, "the manager named peers the node cannot use", "channel", rp.Channel, "release", rp.Version)
+			continue
+		}
+		if plan := peer.NewPlan(p.node, rp); plan != nil {
+			p.plans[rp.Channel+"/"+rp.Version+"@"+rp.Identity.String()] = plan
+		}
+	}
+}
+
+// Plan implements cache.Peers.
+func (p *PeerRoutes) Plan(channel, version string, id release.Identity) *peer.Plan {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refresh()
+	if p.secret == nil {
+		return nil
+	}
+	if plan := p.plans[channel+"/"+version+"@"+id.String()]; plan != nil {
+		return plan
+	}
+	// A manager that sends no identity names the release by its name.
+	return p.plans[channel+"/"+version+"@"+release.Identity{}.String()]
+}
+
+// Secret is the current peer secret (nil: none), for the server's tokens.
+func (p *PeerRoutes) Secret() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refresh()
+	return p.secret
+}
+
+// ReadRange implements cache.Peers.
+func (p *PeerRoutes) ReadRange(ctx context.Context, to release.Peer, r peer.RangeRequest, wait time.Duration, w io.Writer) (int64, error) {
+	secret := p.Secret()
+	n, err := p.client.ReadRange(ctx, to.Address, secret, r, wait, w)
+	if err != nil {
+		klog.FromContext(ctx).V(5).Info("peer read failed", "peer", to.Node, "err", err.Error())
+	}
+	return n, err
+}
