@@ -83,6 +83,11 @@ type Agent struct {
 	failed  map[string]release.Progress
 	retries map[string]retry
 	wake    chan struct{}
+	// joining counts, by channel/version, the downloads waiting for the
+	// manager to name peers (awaitPeers); they are reported pending.
+	joining map[string]int
+	// reportNow asks the report loop for a report at once.
+	reportNow chan struct{}
 }
 
 // New builds an Agent.
@@ -126,7 +131,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	tiers := cache.Tiers{Disk: opts.Cache, DiskViews: opts.Views, Memory: opts.Memory, MemoryViews: opts.MemoryViews}
 	a := &Agent{opts: opts, tiers: tiers, metrics: met, failed: map[string]release.Progress{}, retries: map[string]retry{},
-		wake: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), joining: map[string]int{}, reportNow: make(chan struct{}, 1)}
 	if opts.Routes != nil {
 		opts.Routes.agent.Store(a)
 	}

@@ -109,3 +109,64 @@ func (p *PeerRoutes) ReadRange(ctx context.Context, to release.Peer, r peer.Rang
 	}
 	return n, err
 }
+
+// PeerJoinWait bounds how long a download the manager names no peers for
+// waits for them. Several nodes staging a new release at once would
+// otherwise each fetch it from the origin until their reports reach the
+// manager and its answer reaches them.
+const PeerJoinWait = 2 * time.Second
+
+// named reports whether the current desired state names peers for the
+// release (any publish of the name).
+func (p *PeerRoutes) named(channel, version string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refresh()
+	if p.secret == nil {
+		return false
+	}
+	prefix := channel + "/" + version + "@"
+	for key := range p.plans {
+		if len(key) > len(prefix) && key[:len(prefix)] == prefix {
+			return true
+		}
+	}
+	return false
+}
+
+// awaitPeers, before the node downloads a release the manager names no
+// peers for, reports the release as wanted at once (so that the manager
+// counts the node in the release's swarm) and waits up to PeerJoinWait
+// for peers to be named. Nothing happens without peer distribution.
+func (a *Agent) awaitPeers(ctx context.Context, channel, version string) {
+	r := a.opts.Routes
+	if r == nil || r.named(channel, version) {
+		return
+	}
+	key := channel + "/" + version
+	a.mu.Lock()
+	a.joining[key]++
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		if a.joining[key]--; a.joining[key] <= 0 {
+			delete(a.joining, key)
+		}
+		a.mu.Unlock()
+	}()
+	a.reportSoon()
+	deadline := time.NewTimer(PeerJoinWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !r.named(channel, version) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			a.log().V(4).Info("no peers named in time; downloading from the origin", "channel", channel, "release", version)
+			return
+		case <-tick.C:
+		}
+	}
+}

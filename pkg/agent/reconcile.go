@@ -191,9 +191,9 @@ func (a *Agent) startDownload(ctx context.Context, w want, memory bool, creds *s
 			return
 		}
 		defer func() { <-sem }()
-		err := a.tiers.Ensure(ctx, release.MediumDisk, w.channel, w.version, creds, a.manifest)
+		err := a.ensure(ctx, release.MediumDisk, w.channel, w.version, creds)
 		if err == nil && memory {
-			err = a.tiers.Ensure(ctx, release.MediumMemory, w.channel, w.version, creds, a.manifest)
+			err = a.ensure(ctx, release.MediumMemory, w.channel, w.version, creds)
 		}
 		a.recordResult(w, err)
 		a.Poke()
@@ -204,13 +204,22 @@ func (a *Agent) startDownload(ctx context.Context, w want, memory bool, creds *s
 // (nil: the node's own): its manifest from the manager, its bytes through
 // the cache (one download however many callers; cache.Tiers.Ensure).
 func (a *Agent) Ensure(ctx context.Context, channel, version string, creds *source.Credentials) error {
-	return a.tiers.Ensure(ctx, release.MediumDisk, channel, version, creds, a.manifest)
+	return a.ensure(ctx, release.MediumDisk, channel, version, creds)
 }
 
 // EnsureMemory makes a release present in the RAM tier (and on disk),
 // readable with creds.
 func (a *Agent) EnsureMemory(ctx context.Context, channel, version string, creds *source.Credentials) error {
-	return a.tiers.Ensure(ctx, release.MediumMemory, channel, version, creds, a.manifest)
+	return a.ensure(ctx, release.MediumMemory, channel, version, creds)
+}
+
+// ensure is Ensure of a medium, after giving the manager a moment to name
+// peers for a release the node is about to download (awaitPeers).
+func (a *Agent) ensure(ctx context.Context, medium, channel, version string, creds *source.Credentials) error {
+	if !a.opts.Cache.Stored(channel, version) {
+		a.awaitPeers(ctx, channel, version)
+	}
+	return a.tiers.Ensure(ctx, medium, channel, version, creds, a.manifest)
 }
 
 // manifest asks the manager for a release's manifest (a cache.ManifestFunc).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hydra-csi/hydra/pkg/release"
@@ -33,9 +34,18 @@ func (a *Agent) reportLoop(ctx context.Context) {
 		}
 		select {
 		case <-ticker.C:
+		case <-a.reportNow:
 		case <-ctx.Done():
 			return
 		}
+	}
+}
+
+// reportSoon asks for a report now rather than at the next tick.
+func (a *Agent) reportSoon() {
+	select {
+	case a.reportNow <- struct{}{}:
+	default:
 	}
 }
 
@@ -81,6 +91,16 @@ func (a *Agent) Status() (release.NodeStatus, error) {
 	for key, p := range a.failed {
 		if !seen[key] {
 			st.Releases = append(st.Releases, p)
+			seen[key] = true
+		}
+	}
+	// Downloads about to start, waiting for peers: the manager counts the
+	// node in the release's swarm once it sees them.
+	for key := range a.joining {
+		if !seen[key] {
+			channel, version, _ := strings.Cut(key, "/")
+			st.Releases = append(st.Releases, release.Progress{Channel: channel, Version: version,
+				State: release.StatePending, UpdatedAt: st.ReportedAt})
 			seen[key] = true
 		}
 	}
