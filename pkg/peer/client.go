@@ -103,7 +103,7 @@ func IsWriteError(err error) bool {
 // ErrSlow for what the peer answered, a *WriteError when w failed, and
 // name addr and the range otherwise.
 func (c *Client) ReadRange(ctx context.Context, addr string, secret []byte, r RangeRequest, wait time.Duration, w io.Writer) (int64, error) {
-	what := fmt.Sprintf("peer %s: %s/%s %s/%s bytes %d-%d", addr, r.Channel, r.Version, r.Dataset, r.Path, r.Off, r.Off+r.N-1)
+	what := fmt.Sprintf("peer: %s: %s/%s %s/%s bytes %d-%d", addr, r.Channel, r.Version, r.Dataset, r.Path, r.Off, r.Off+r.N-1)
 	req, err := c.newRequest(ctx, addr, secret, r, wait)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", what, err)
