@@ -31,7 +31,13 @@ type ServerOptions struct {
 	Registerer prometheus.Registerer
 	// MaxWait bounds the X-Hydra-Wait a request may ask for; 0 is MaxWait.
 	MaxWait time.Duration
+	// WriteStall is how long one write to a caller may take before the
+	// transfer is dropped and its stream freed; 0 is DefaultWriteStall.
+	WriteStall time.Duration
 }
+
+// DefaultWriteStall bounds one write to a caller that stopped reading.
+const DefaultWriteStall = 30 * time.Second
 
 // Server answers peer requests (the protocol in this package's doc): it
 // checks the token and every part of the request, opens the range in
@@ -60,9 +66,14 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		return nil, fmt.Errorf("peer: server: upload streams %d: must be positive", opts.Streams)
 	case opts.MaxWait < 0:
 		return nil, fmt.Errorf("peer: server: max wait %s: must not be negative", opts.MaxWait)
+	case opts.WriteStall < 0:
+		return nil, fmt.Errorf("peer: server: write stall %s: must not be negative", opts.WriteStall)
 	}
 	if opts.MaxWait == 0 {
 		opts.MaxWait = MaxWait
+	}
+	if opts.WriteStall == 0 {
+		opts.WriteStall = DefaultWriteStall
 	}
 	s := &Server{
 		opts:    opts,
@@ -74,6 +85,21 @@ func NewServer(opts ServerOptions) (*Server, error) {
 		return nil, fmt.Errorf("peer: server: registering metrics: %w", err)
 	}
 	return s, nil
+}
+
+// HTTPServer returns an http.Server that serves s on addr with the limits
+// a port open to other nodes needs: request headers within 10 s and at
+// most 16 KiB, idle connections closed after 2 minutes. It has no read or
+// write timeout for the whole request: a long range at a low rate is
+// legitimate, and WriteStall ends a stuck one.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}
 }
 
 // ServeHTTP answers one peer request:
@@ -184,14 +210,33 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, node string, req R
 	w.WriteHeader(http.StatusPartialContent)
 	s.metrics.requests.WithLabelValues(strconv.Itoa(http.StatusPartialContent)).Inc()
 	key := releaseKey{req.Channel, req.Version}
-	_, err := s.limit.send(r.Context(), w, body, req.N, func(n int64) { s.account(key, n) })
+	// net/http lifts the last deadline once the response is flushed, so
+	// the connection's next request does not inherit it.
+	dw := &deadlineWriter{w: w, rc: http.NewResponseController(w), stall: s.opts.WriteStall}
+	_, err := s.limit.send(r.Context(), dw, body, req.N, func(n int64) { s.account(key, n) })
 	switch {
 	case err == nil:
-	case errors.Is(err, errSendWrite):
+	case errors.Is(err, errSendWrite), r.Context().Err() != nil:
 		klog.V(4).InfoS("peer: caller left during the transfer", "node", node, "channel", req.Channel, "release", req.Version, "dataset", req.Dataset, "path", req.Path, "err", err)
 	default:
 		klog.ErrorS(err, "peer: reading a range failed", "node", node, "channel", req.Channel, "release", req.Version, "dataset", req.Dataset, "path", req.Path, "offset", req.Off, "length", req.N)
 	}
+}
+
+// deadlineWriter gives each write stall to finish, so that a caller that
+// stops reading (a frozen or cut-off node) frees its stream instead of
+// holding it until TCP gives up.
+type deadlineWriter struct {
+	w     io.Writer
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	// Without support for deadlines (not a net/http connection) writes
+	// simply have none.
+	_ = d.rc.SetWriteDeadline(time.Now().Add(d.stall))
+	return d.w.Write(p)
 }
 
 func (s *Server) account(key releaseKey, n int64) {

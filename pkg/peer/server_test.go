@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -230,6 +231,9 @@ func TestServerAnswers(t *testing.T) {
 			if got := ts.metric(t, "hydra_peer_requests_total", "code", tc.code); got != 1 {
 				t.Errorf("hydra_peer_requests_total{code=%q} = %v, want 1", tc.code, got)
 			}
+			// The handler counts a chunk once its write returned, which
+			// may be after the client has read it: let it finish.
+			ts.http.Close()
 			wantServed := int64(0)
 			if tc.wantErr == nil {
 				wantServed = req.N
@@ -259,6 +263,7 @@ func TestServedAccounting(t *testing.T) {
 	read("a", 100)
 	read("a", 200)
 	read("b", 50)
+	ts.http.Close() // the handlers have counted all they sent
 	if a, b, total := ts.Served("a", "v1"), ts.Served("b", "v1"), ts.ServedTotal(); a != 300 || b != 50 || total != 350 {
 		t.Fatalf("served a %d, b %d, total %d; want 300, 50, 350", a, b, total)
 	}
@@ -486,5 +491,42 @@ func TestNewServerRefuses(t *testing.T) {
 				t.Errorf("NewServer = %v, want an error naming %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// zeros yields zero bytes forever.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// TestServerWriteStall: a caller that stops reading loses its stream
+// after WriteStall, and the next caller is served.
+func TestServerWriteStall(t *testing.T) {
+	st := &fakeStore{open: func(_ context.Context, r peer.RangeRequest, _ time.Duration) (io.ReadCloser, error) {
+		return io.NopCloser(io.LimitReader(zeros{}, r.N)), nil
+	}}
+	ts := newTestServer(t, st, peer.ServerOptions{Streams: 1, WriteStall: 200 * time.Millisecond})
+	// A frozen caller: asks for 256 MiB, far more than the sockets
+	// buffer, and reads nothing.
+	conn, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /v1/peer/releases/a/v1/d/f HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n%s: node-a\r\nRange: bytes=0-%d\r\n\r\n",
+		peer.Token(testSecret, "node-a"), peer.HeaderNode, 256<<20-1)
+	deadline := time.Now().Add(20 * time.Second)
+	for ts.metric(t, "hydra_peer_upload_streams") != 0 || ts.metric(t, "hydra_peer_requests_total", "code", "206") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the frozen caller still holds its stream (streams %v, 206s %v)", ts.metric(t, "hydra_peer_upload_streams"), ts.metric(t, "hydra_peer_requests_total", "code", "206"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r := peer.RangeRequest{Channel: "a", Version: "v1", Dataset: "d", Path: "f", N: 1000}
+	if _, err := peer.NewClient(peer.ClientOptions{Node: "node-a"}).ReadRange(context.Background(), ts.addr, testSecret, r, 0, io.Discard); err != nil {
+		t.Fatalf("the next caller: %v", err)
 	}
 }
