@@ -268,7 +268,9 @@ func (c *Client) watch(got *atomic.Int64, cancel context.CancelCauseFunc, stop <
 // causeOf turns a failure caused by the floor into ErrSlow.
 func causeOf(ctx context.Context, err error) error {
 	if cause := context.Cause(ctx); errors.Is(cause, ErrSlow) {
-		return fmt.Errorf("%w (%v)", ErrSlow, err)
+		// Only ErrSlow may match: the cancellation was the floor's, and
+		// must not read as the caller's context.Canceled.
+		return fmt.Errorf("%w (%v)", ErrSlow, err) //nolint:errorlint // see above
 	}
 	return err
 }

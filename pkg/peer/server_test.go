@@ -516,8 +516,11 @@ func TestServerWriteStall(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "GET /v1/peer/releases/a/v1/d/f HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n%s: node-a\r\nRange: bytes=0-%d\r\n\r\n",
+	_, err = fmt.Fprintf(conn, "GET /v1/peer/releases/a/v1/d/f HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n%s: node-a\r\nRange: bytes=0-%d\r\n\r\n",
 		peer.Token(testSecret, "node-a"), peer.HeaderNode, 256<<20-1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for ts.metric(t, "hydra_peer_upload_streams") != 0 || ts.metric(t, "hydra_peer_requests_total", "code", "206") != 1 {
 		if time.Now().After(deadline) {
