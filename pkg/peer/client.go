@@ -104,14 +104,13 @@ func IsWriteError(err error) bool {
 // name addr and the range otherwise.
 func (c *Client) ReadRange(ctx context.Context, addr string, secret []byte, r RangeRequest, wait time.Duration, w io.Writer) (int64, error) {
 	what := fmt.Sprintf("peer: %s: %s/%s %s/%s bytes %d-%d", addr, r.Channel, r.Version, r.Dataset, r.Path, r.Off, r.Off+r.N-1)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	req, err := c.newRequest(ctx, addr, secret, r, wait)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", what, err)
 	}
 	wait = min(max(wait, 0), MaxWait)
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	req = req.WithContext(ctx)
 	// The peer may hold the answer back for wait; one window more and it
 	// counts as slow.
 	headers := time.AfterFunc(wait+c.window, func() { cancel(ErrSlow) })
@@ -136,6 +135,8 @@ func (c *Client) ReadRange(ctx context.Context, addr string, secret []byte, r Ra
 
 func (c *Client) newRequest(ctx context.Context, addr string, secret []byte, r RangeRequest, wait time.Duration) (*http.Request, error) {
 	switch {
+	case c.node == "":
+		return nil, errors.New("node: the client has no node name to show")
 	case addr == "":
 		return nil, errors.New("address: empty")
 	case r.Off < 0 || r.N <= 0 || r.Off > (1<<63-1)-r.N:

@@ -218,7 +218,6 @@ func TestClientRefusesBadInput(t *testing.T) {
 		hits.Add(1)
 		answer("bytes 10-99/*", 90, make([]byte, 90))(w, r)
 	})
-	c := peer.NewClient(peer.ClientOptions{Node: "node-a"})
 	for _, tc := range []struct {
 		name   string
 		addr   string
@@ -226,6 +225,7 @@ func TestClientRefusesBadInput(t *testing.T) {
 		edit   func(*peer.RangeRequest)
 		want   string
 	}{
+		{"no node", addr, testSecret, nil, "node"},
 		{"no address", "", testSecret, nil, "address"},
 		{"no secret", addr, nil, nil, "secret"},
 		{"empty range", addr, testSecret, func(r *peer.RangeRequest) { r.N = 0 }, "range"},
@@ -237,6 +237,11 @@ func TestClientRefusesBadInput(t *testing.T) {
 			if tc.edit != nil {
 				tc.edit(&r)
 			}
+			node := "node-a"
+			if tc.name == "no node" {
+				node = ""
+			}
+			c := peer.NewClient(peer.ClientOptions{Node: node})
 			if _, err := c.ReadRange(context.Background(), tc.addr, tc.secret, r, 0, io.Discard); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("ReadRange = %v, want an error naming %s", err, tc.want)
 			}

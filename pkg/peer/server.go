@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/klog/v2"
+
+	"github.com/hydra-csi/hydra/pkg/release"
 )
 
 // ServerOptions configure NewServer.
@@ -120,7 +122,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	node, herr := s.authorize(r)
 	if herr != nil {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="hydra-peer"`)
+		if herr.status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hydra-peer"`)
+		}
 		s.refuse(w, herr)
 		return
 	}
@@ -150,7 +154,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.send(w, r, node, req, body)
 }
 
-// authorize checks the token against the requesting node's name.
+// authorize checks the token against the requesting node's name (400
+// when that is no node name at all).
 func (s *Server) authorize(r *http.Request) (string, *httpError) {
 	var secret []byte
 	if s.opts.Secret != nil {
@@ -163,6 +168,8 @@ func (s *Server) authorize(r *http.Request) (string, *httpError) {
 		return "", refusal(http.StatusUnauthorized, "Authorization: this node has no peer secret yet")
 	case node == "":
 		return "", refusal(http.StatusUnauthorized, "%s: missing", HeaderNode)
+	case release.ValidateNodeName(node) != nil:
+		return "", refusal(http.StatusBadRequest, "%s: %v", HeaderNode, release.ValidateNodeName(node))
 	case !strings.EqualFold(scheme, "Bearer") || token == "":
 		return "", refusal(http.StatusUnauthorized, "Authorization: want Bearer <token>")
 	case !CheckToken(secret, node, token):

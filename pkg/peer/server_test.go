@@ -76,6 +76,7 @@ func TestServerRefusesBadInput(t *testing.T) {
 		{name: "wrong token", edit: set("Authorization", "Bearer "+peer.Token(otherSecret, "node-a")), want: 401, wantBody: "token refused"},
 		{name: "token of another node", edit: set(peer.HeaderNode, "node-b"), want: 401, wantBody: "token refused"},
 		{name: "no node", edit: del(peer.HeaderNode), want: 401, wantBody: peer.HeaderNode},
+		{name: "node not a node name", edit: set(peer.HeaderNode, "Node_A"), want: 400, wantBody: peer.HeaderNode},
 		{name: "basic auth", edit: set("Authorization", "Basic bm9kZS1hOng="), want: 401, wantBody: "Bearer"},
 		{name: "server has no secret", noSecret: true, want: 401, wantBody: "no peer secret"},
 		{name: "dot-dot", path: pre + "search/2026-12-01T00-00-00/index/../../../../etc/passwd", want: 400, wantBody: "file"},
