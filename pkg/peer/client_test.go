@@ -251,3 +251,26 @@ func TestClientRefusesBadInput(t *testing.T) {
 		t.Errorf("%d requests reached the peer", n)
 	}
 }
+
+// BenchmarkReadRange: one 8 MiB range over loopback, uncapped, through
+// the server and the client (the protocol's own cost, no disk).
+func BenchmarkReadRange(b *testing.B) {
+	const size = 8 << 20
+	st := &fakeStore{open: func(_ context.Context, r peer.RangeRequest, _ time.Duration) (io.ReadCloser, error) {
+		return io.NopCloser(io.LimitReader(zeros{}, r.N)), nil
+	}}
+	s, err := peer.NewServer(peer.ServerOptions{Store: st, Secret: func() []byte { return testSecret }, Rate: 1 << 40, Streams: 8})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := httptest.NewServer(s)
+	defer hs.Close()
+	c := peer.NewClient(peer.ClientOptions{Node: "node-a"})
+	r := peer.RangeRequest{Channel: "a", Version: "v1", Dataset: "d", Path: "f", N: size}
+	b.SetBytes(size)
+	for b.Loop() {
+		if _, err := c.ReadRange(context.Background(), hs.Listener.Addr().String(), testSecret, r, 0, io.Discard); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

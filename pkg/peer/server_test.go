@@ -457,18 +457,20 @@ func TestUploadCap(t *testing.T) {
 	// chunk granted before a window and written in it adds at most one
 	// chunk per stream.
 	limit := int64(2*rateCap + peer.UploadBurst + streams*64<<10)
-	windows := 0
+	windows, most := 0, int64(0)
 	for i, a := range samples {
 		for _, b := range samples[i+1:] {
 			if b.after.Sub(a.before) > 2*time.Second {
 				break
 			}
 			windows++
+			most = max(most, b.bytes-a.bytes)
 			if d := b.bytes - a.bytes; d > limit {
 				t.Errorf("%d bytes sent within %s (from %s), more than %d", d, b.after.Sub(a.before), a.before.Format("15:04:05.000"), limit)
 			}
 		}
 	}
+	t.Logf("most sent within 2 s: %d bytes (cap %d, Rate*2+burst %d)", most, limit, 2*rateCap+peer.UploadBurst)
 	if last := samples[len(samples)-1]; last.bytes != streams*each || last.after.Sub(samples[0].before) < 2*time.Second || windows == 0 {
 		t.Fatalf("sampled %d bytes over %s, want %d over more than 2 s", last.bytes, last.after.Sub(samples[0].before), streams*each)
 	}
