@@ -5,8 +5,10 @@
 package metricsdoc
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -23,6 +26,7 @@ import (
 	"github.com/hydra-csi/hydra/pkg/client"
 	"github.com/hydra-csi/hydra/pkg/manager"
 	"github.com/hydra-csi/hydra/pkg/manager/httpapi"
+	"github.com/hydra-csi/hydra/pkg/peer"
 	"github.com/hydra-csi/hydra/pkg/source"
 	"github.com/hydra-csi/hydra/pkg/store"
 )
@@ -89,7 +93,8 @@ func Manager(dir string) (Families, error) {
 // Node returns the families hydra-csi --mode=node serves on /metrics of
 // --health-address, built as cmd/hydra-csi/app's run and startNode build
 // them: the Go and process collectors, the cache's and the agent's
-// metrics, the views' spare-tree counter. dir holds a scratch cache root.
+// metrics, the views' spare-tree counter, and the peer server's (with
+// --peer-listen). dir holds a scratch cache root.
 func Node(dir string) (Families, error) {
 	reg := newRegistry()
 	rec := &recorder{Registerer: reg}
@@ -109,7 +114,19 @@ func Node(dir string) (Families, error) {
 	if err != nil {
 		return nil, err
 	}
+	_, err = peer.NewServer(peer.ServerOptions{Store: holdsNothing{}, Rate: 1, Streams: 1, Registerer: rec})
+	if err != nil {
+		return nil, err
+	}
 	return collect(reg, rec)
+}
+
+// holdsNothing stands in for the node's store behind the peer server:
+// only the server's metrics matter here.
+type holdsNothing struct{}
+
+func (holdsNothing) OpenRange(context.Context, peer.RangeRequest, time.Duration) (io.ReadCloser, error) {
+	return nil, peer.ErrNotHeld
 }
 
 func newRegistry() *prometheus.Registry {
