@@ -90,8 +90,9 @@ func (p *Plan) Route(k uint64, avoid func(node string) bool) []Hop {
 		}
 		return hops
 	}
-	at := func(pos int) release.Peer { return p.Peers.Swarm[(pos+int(k%uint64(n)))%n] }
-	pos := (p.selfIdx - int(k%uint64(n)) + n) % n
+	rot := int(k % uint64(n)) //nolint:gosec // G115: less than n, an int
+	at := func(pos int) release.Peer { return p.Peers.Swarm[(pos+rot)%n] }
+	pos := (p.selfIdx - rot + n) % n
 	fanout := max(p.Fanout, 1)
 	if pos == 0 {
 		// The part's root: it comes from the origin unless a member that

@@ -45,6 +45,7 @@ type node struct {
 	memory      *cache.Memory
 	memoryViews *cache.Views
 	agent       *agent.Agent
+	peers       *peerServing
 }
 
 // serve wires the plugin and runs it:
@@ -130,6 +131,9 @@ func serve(ctx context.Context, opts Options, ready chan<- string) error {
 	side.stopRegistration() // (3)
 	srv.Stop(opts.ShutdownTimeout)
 	side.stopHealth()
+	if n != nil {
+		n.peers.stop()
+	}
 	stopAgent()
 	wg.Wait()
 	return err
@@ -137,16 +141,34 @@ func serve(ctx context.Context, opts Options, ready chan<- string) error {
 
 // startNode opens the node's store, its RAM tier and the agent.
 func startNode(opts Options, cl *client.Client, reg prometheus.Registerer, keys *source.Keyring, staged func() (map[string]bool, error)) (*node, error) {
-	c, err := cache.New(cache.Options{Root: opts.CacheRoot, Reader: source.NewReaderMux(source.FetchOptions{}), Registerer: reg})
+	peers, err := newPeerServing(opts)
 	if err != nil {
 		return nil, err
+	}
+	copts := cache.Options{Root: opts.CacheRoot, Reader: source.NewReaderMux(source.FetchOptions{}), Registerer: reg}
+	aopts := agent.Options{Node: opts.NodeID, Client: cl, Registerer: reg, Keyring: keys,
+		PartialGrace: opts.PartialDownloadGrace, Staged: staged}
+	if peers != nil {
+		copts.Peers = peers.routes
+		aopts.Peer, aopts.Routes = peers.info, peers.routes
+	}
+	c, err := cache.New(copts)
+	if err != nil {
+		peers.stop()
+		return nil, err
+	}
+	if peers != nil {
+		if err := peers.serve(opts, c, reg); err != nil {
+			return nil, err
+		}
+		aopts.Served = peers.server
 	}
 	// Partial downloads a run before this one gave up on give their space
 	// back now rather than at the agent's first pass.
 	if _, err := c.SweepPartials(opts.PartialDownloadGrace); err != nil {
 		klog.ErrorS(err, "Removing abandoned partial downloads at start-up")
 	}
-	n := &node{cache: c, views: cache.NewViews(c.Layout())}
+	n := &node{cache: c, views: cache.NewViews(c.Layout()), peers: peers}
 	if opts.SpareViewTrees {
 		if err := n.views.EnableSpares(cache.SpareOptions{Hold: c.Hold, Registerer: reg}); err != nil {
 			return nil, err
@@ -158,10 +180,10 @@ func startNode(opts Options, cl *client.Client, reg prometheus.Registerer, keys 
 		}
 		n.memoryViews = cache.NewViews(n.memory.Layout())
 	}
-	n.agent, err = agent.New(agent.Options{Node: opts.NodeID, Client: cl, Cache: c, Views: n.views,
-		Memory: n.memory, MemoryViews: n.memoryViews, Registerer: reg, Keyring: keys,
-		PartialGrace: opts.PartialDownloadGrace, Staged: staged})
+	aopts.Cache, aopts.Views, aopts.Memory, aopts.MemoryViews = c, n.views, n.memory, n.memoryViews
+	n.agent, err = agent.New(aopts)
 	if err != nil {
+		peers.stop()
 		return nil, fmt.Errorf("node agent: %w", err)
 	}
 	return n, nil
