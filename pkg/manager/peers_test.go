@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hydra-csi/hydra/internal/managertest"
 	"github.com/hydra-csi/hydra/pkg/manager"
 	"github.com/hydra-csi/hydra/pkg/release"
 )
@@ -277,5 +278,40 @@ func TestPeersIndex(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("want-a1's long-poll not woken by a node joining its swarm")
+	}
+}
+
+// TestPeerGauges: the manager's gauges add up what the fresh reports say
+// of peer distribution: the nodes serving peers, the bytes fetched from
+// peers and from the origin, and those served.
+func TestPeerGauges(t *testing.T) {
+	tm := managertest.Start(t, managertest.Options{})
+	mustCreate(t, tm.Manager, "c", release.Config{})
+	reports := []release.NodeStatus{
+		{Node: "node-a", Peer: &release.PeerInfo{Address: "10.0.0.1:7470"}, PeerServedBytes: 70, Releases: []release.Progress{
+			{Channel: "c", Version: "v1", State: release.StateReady, BytesFromPeers: 100, BytesFromOrigin: 50, BytesServed: 70}}},
+		{Node: "node-b", Peer: &release.PeerInfo{Address: "10.0.0.2:7470"}, Releases: []release.Progress{
+			{Channel: "c", Version: "v1", State: release.StateDownloading, BytesFromPeers: 10}}},
+		{Node: "node-c", Releases: []release.Progress{{Channel: "c", Version: "v1", State: release.StateDownloading, BytesFromOrigin: 5}}},
+	}
+	for _, st := range reports {
+		if err := tm.ReportStatus(context.Background(), st.Node, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]float64{
+		"hydra_manager_peer_nodes":                          2,
+		`hydra_manager_node_fetched_bytes{source="peers"}`:  110,
+		`hydra_manager_node_fetched_bytes{source="origin"}`: 55,
+		"hydra_manager_node_peer_served_bytes":              70,
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for name, v := range want {
+		for got := gauge(t, tm.URL, name); got != v; got = gauge(t, tm.URL, name) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s = %v, want %v", name, got, v)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 }
