@@ -2,7 +2,6 @@ package manager
 
 import (
 	"encoding/binary"
-	"hash/fnv"
 	"slices"
 
 	"github.com/hydra-csi/hydra/pkg/release"
@@ -248,22 +247,30 @@ func compareHashed(ha, hb uint64, a, b string) int {
 	return 0
 }
 
+// FNV-1a (64 bits) over the bytes of parts, each followed by a zero
+// byte so that ("ab", "c") and ("a", "bc") differ.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func fnvString(h uint64, s string) uint64 {
+	for i := range len(s) {
+		h ^= uint64(s[i])
+		h *= fnvPrime
+	}
+	return h * fnvPrime // the separator: h ^= 0, then the multiply
+}
+
 func pairHash(a, b string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(a))
-	h.Write([]byte{0})
-	h.Write([]byte(b))
-	return mix64(h.Sum64())
+	return mix64(fnvString(fnvString(fnvOffset, a), b))
 }
 
 func swarmHash(k releaseKey, seq uint64, node string) uint64 {
-	h := fnv.New64a()
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], seq)
-	for _, part := range [][]byte{[]byte(k.channel), {0}, []byte(k.version), {0}, b[:], {0}, []byte(node)} {
-		h.Write(part)
-	}
-	return mix64(h.Sum64())
+	h := fnvString(fnvString(fnvOffset, k.channel), k.version)
+	return mix64(fnvString(fnvString(h, string(b[:])), node))
 }
 
 // mix64 spreads FNV's output over all bits (the finalizer of

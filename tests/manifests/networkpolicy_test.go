@@ -2,6 +2,7 @@ package manifests_test
 
 import (
 	"bytes"
+	"cmp"
 	"os"
 	"slices"
 	"testing"
@@ -40,8 +41,8 @@ func TestPeerNetworkPolicy(t *testing.T) {
 		return sel != nil && ls.NamespaceSelector == nil && ls.IPBlock == nil && len(sel.MatchLabels) > 0 &&
 			labels.SelectorFromSet(sel.MatchLabels).Matches(pods)
 	}
-	if np.Namespace != ds.Namespace && !(np.Namespace == "hydra-system" && ds.Namespace == "") {
-		t.Errorf("namespace %q: want the DaemonSet's (%q)", np.Namespace, ds.Namespace)
+	if want := cmp.Or(ds.Namespace, "hydra-system"); np.Namespace != want {
+		t.Errorf("namespace %q: want the DaemonSet's, %s", np.Namespace, want)
 	}
 	if !selects(networkingv1.NetworkPolicyPeer{PodSelector: &np.Spec.PodSelector}) || !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}) {
 		t.Errorf("podSelector %v, policyTypes %v: want the node plugin's pods (%v), Ingress only", np.Spec.PodSelector, np.Spec.PolicyTypes, pods)
