@@ -2,12 +2,14 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/hydra-csi/hydra/pkg/release"
+	"github.com/hydra-csi/hydra/pkg/store"
 )
 
 // snapshot is the desired state that node long-polls are answered from:
@@ -278,7 +280,8 @@ func (m *Manager) identityOf(ctx context.Context, ids identities, channel, versi
 	return id
 }
 
-// releaseOf is identityOf that also says whether the release was found.
+// releaseOf is identityOf that also says whether the release exists:
+// only a store that says it does not makes it gone, not a failed read.
 func (m *Manager) releaseOf(ctx context.Context, ids identities, channel, version string) (release.Identity, bool) {
 	if version == "" {
 		return release.Identity{}, false
@@ -291,6 +294,6 @@ func (m *Manager) releaseOf(ctx context.Context, ids identities, channel, versio
 	if err != nil {
 		m.logger().V(2).Info("no identity for a release in the desired state", "channel", channel, "release", version, "err", err.Error())
 	}
-	ids[key] = knownRelease{id: sum.Identity(), exists: err == nil}
+	ids[key] = knownRelease{id: sum.Identity(), exists: !errors.Is(err, store.ErrNotFound)}
 	return ids[key].id, ids[key].exists
 }
