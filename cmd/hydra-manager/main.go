@@ -87,8 +87,12 @@ func serve(ctx context.Context, opts Options, listening chan<- string) (err erro
 	if err != nil {
 		return err
 	}
+	var peerSecret []byte // without tokens, New draws a random one
+	if tokens != nil {
+		peerSecret = tokens.PeerSecret()
+	}
 	m, err := manager.New(manager.Options{Store: st, Registerer: reg, RetentionInterval: opts.RetentionInterval,
-		Kube: kube, Lease: opts.lease(kube), NodeReportTTL: opts.NodeReportTTL})
+		Kube: kube, Lease: opts.lease(kube), NodeReportTTL: opts.NodeReportTTL, PeerSecret: peerSecret})
 	if err != nil {
 		return err
 	}

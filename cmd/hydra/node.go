@@ -44,19 +44,26 @@ func (a *app) nodeListCmd() *cobra.Command {
 }
 
 // nodeReportTable has a row per node: when the manager last heard from
-// it, whether that is stale, and how much it reported.
+// it, whether that is stale, how much it reported, and for peer
+// distribution where other nodes reach it ("-": it serves no peers), its
+// zone as it reports it, and all it served to other nodes since its
+// plugin started.
 func nodeReportTable(w io.Writer, nodes []api.NodeReport) {
 	if len(nodes) == 0 {
 		fmt.Fprintln(w, "(no node has reported)")
 		return
 	}
-	row(w, "NODE", "REPORTED", "STATE", "RELEASES", "VIEWS")
+	row(w, "NODE", "REPORTED", "STATE", "RELEASES", "VIEWS", "PEER", "ZONE", "SERVED")
 	for _, n := range nodes {
 		state := "live"
 		if n.Stale {
 			state = "stale"
 		}
-		row(w, n.Node, formatTime(n.ReportedAt), state, len(n.Releases), len(n.Views))
+		peer, zone, served := "-", "-", "-"
+		if n.Peer != nil {
+			peer, zone, served = n.Peer.Address, orDash(n.Peer.Zone), humanBytes(n.PeerServedBytes)
+		}
+		row(w, n.Node, formatTime(n.ReportedAt), state, len(n.Releases), len(n.Views), peer, zone, served)
 	}
 }
 

@@ -93,14 +93,18 @@ func statusTables(w io.Writer, st api.ChannelStatus) {
 	podTable(w, st.Pods)
 }
 
-// nodeTable has a row per node and release, newest release first.
+// nodeTable has a row per node and release, newest release first. FROM
+// PEERS and FROM ORIGIN split what the node fetched of the release by
+// where it came from, SERVED is what it sent of it to other nodes (peer
+// distribution); all three count since the node's plugin started.
 func nodeTable(w io.Writer, nodes []api.NodeProgress) {
-	row(w, "NODE", "RELEASE", "STATE", "PROGRESS", "REPORTED", "ERROR")
+	row(w, "NODE", "RELEASE", "STATE", "PROGRESS", "FROM PEERS", "FROM ORIGIN", "SERVED", "REPORTED", "ERROR")
 	for _, n := range nodes {
 		rels := append([]release.Progress(nil), n.Releases...)
 		sort.SliceStable(rels, func(i, j int) bool { return rels[i].UpdatedAt.After(rels[j].UpdatedAt) })
 		for _, p := range rels {
-			row(w, n.Node, p.Version, p.State, progressBar(p.BytesDone, p.BytesTotal), reportedCell(n), orDash(p.Error))
+			row(w, n.Node, p.Version, p.State, progressBar(p.BytesDone, p.BytesTotal),
+				humanBytes(p.BytesFromPeers), humanBytes(p.BytesFromOrigin), humanBytes(p.BytesServed), reportedCell(n), orDash(p.Error))
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
 	"github.com/hydra-csi/hydra/pkg/manager"
@@ -33,6 +34,9 @@ type Options struct {
 	HTTP httpapi.Options
 	// TLS, when not nil, serves https:// with it (see httpapi.TLSConfig).
 	TLS *tls.Config
+	// Kube, when not nil, is the manager's Kubernetes API (rollouts and
+	// the Nodes' zones).
+	Kube kubernetes.Interface
 }
 
 // Manager is a running manager with its HTTP API on loopback.
@@ -55,7 +59,12 @@ func Start(t testing.TB, opts Options) *Manager {
 		s = store.New(b)
 	}
 	reg := prometheus.NewRegistry()
-	m, err := manager.New(manager.Options{Store: s, Clock: opts.Clock, Registerer: reg, RetentionInterval: opts.RetentionInterval})
+	var peerSecret []byte // as hydra-manager derives it
+	if opts.HTTP.Tokens != nil {
+		peerSecret = opts.HTTP.Tokens.PeerSecret()
+	}
+	m, err := manager.New(manager.Options{Store: s, Clock: opts.Clock, Registerer: reg, RetentionInterval: opts.RetentionInterval,
+		Kube: opts.Kube, PeerSecret: peerSecret})
 	if err != nil {
 		t.Fatalf("managertest: %v", err)
 	}

@@ -5,7 +5,10 @@ package manager
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -54,6 +57,11 @@ type Options struct {
 	// and stops blocking channel deletion, and is shown stale. Default
 	// DefaultNodeReportTTL.
 	NodeReportTTL time.Duration
+	// PeerSecret is what nodes that serve peers sign their tokens to each
+	// other with (release.Desired.PeerSecret); every replica must have
+	// the same one (hydra-manager derives it from the token file, see
+	// auth.Tokens.PeerSecret). Empty: 32 random bytes of this process.
+	PeerSecret []byte
 }
 
 // DefaultNodeReportTTL is ten idle report intervals of the node agent
@@ -79,6 +87,13 @@ type Manager struct {
 	// started is when this manager was built; no report is stale before
 	// started+NodeReportTTL (see stale).
 	started time.Time
+
+	// peerSecret is Options.PeerSecret in hex, as nodes are sent it.
+	peerSecret string
+	// kubeZones are the Nodes' zone labels with Kubernetes (zones.go);
+	// zoneChanges asks the watch loop for a refresh when one changes.
+	kubeZones   kubeZones
+	zoneChanges chan struct{}
 }
 
 // New builds a Manager. Call Run to start its loops.
@@ -105,7 +120,18 @@ func New(opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{store: instrumentStore(opts.Store, met.storeErrors), clock: opts.Clock, opts: opts, metrics: met, changed: make(chan struct{})}
+	if len(opts.PeerSecret) == 0 {
+		// Replicas then disagree: a node whose long-poll moves to another
+		// replica gets another secret, and its peers refuse its tokens
+		// until they too have polled that replica (it fetches from the
+		// origin meanwhile).
+		opts.PeerSecret = make([]byte, 32)
+		if _, err := rand.Read(opts.PeerSecret); err != nil {
+			return nil, fmt.Errorf("manager: peer secret: %w", err)
+		}
+	}
+	m := &Manager{store: instrumentStore(opts.Store, met.storeErrors), clock: opts.Clock, opts: opts, metrics: met, changed: make(chan struct{}),
+		peerSecret: hex.EncodeToString(opts.PeerSecret), kubeZones: kubeZones{zones: map[string]string{}}, zoneChanges: make(chan struct{}, 1)}
 	m.started = m.now()
 	return m, nil
 }
@@ -118,6 +144,12 @@ func (m *Manager) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); m.watchLoop(ctx) }()
 	go func() { defer wg.Done(); m.leaderLoop(ctx) }()
+	if m.opts.Kube != nil {
+		// Every replica answers long-polls, so every one follows the
+		// Nodes' zones, not only the leader.
+		wg.Add(1)
+		go func() { defer wg.Done(); m.watchZones(ctx) }()
+	}
 	wg.Wait()
 	m.stop()
 	return nil

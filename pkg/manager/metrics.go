@@ -29,6 +29,11 @@ type metrics struct {
 	rollbacks     prometheus.Counter
 	// Kubernetes Events the controller records, by reason (events.go).
 	events *prometheus.CounterVec
+
+	// Peer distribution, as the fresh node reports tell it.
+	peerNodes        prometheus.Gauge
+	nodeFetchedBytes *prometheus.GaugeVec
+	nodePeerServed   prometheus.Gauge
 }
 
 // The label values each vector starts with (at 0), so that its series
@@ -99,10 +104,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hydra_manager_events_total", Help: "Kubernetes Events recorded on pods and PVCs, by reason.",
 		}, []string{"reason"}),
+		peerNodes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hydra_manager_peer_nodes", Help: "Nodes with a fresh report that serve peers (--peer-listen).",
+		}),
+		nodeFetchedBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hydra_manager_node_fetched_bytes", Help: "Bytes of the releases they report that nodes with fresh reports fetched, by source (peers, origin), since each node plugin started.",
+		}, []string{"source"}),
+		nodePeerServed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hydra_manager_node_peer_served_bytes", Help: "Bytes nodes with fresh reports served to peers, since each node plugin started.",
+		}),
 	}
 	for _, c := range []prometheus.Collector{met.publishes, met.publishSeconds, met.retained, met.sweptBlobs,
 		met.leader, met.longPolls, met.snapshotIndex, met.nodeReports, met.headMoves, met.retentionErrors, met.storeErrors,
-		met.rolloutPasses, met.rolloutErrors, met.podMoves, met.moveSeconds, met.podsByPhase, met.rollbacks, met.events} {
+		met.rolloutPasses, met.rolloutErrors, met.podMoves, met.moveSeconds, met.podsByPhase, met.rollbacks, met.events,
+		met.peerNodes, met.nodeFetchedBytes, met.nodePeerServed} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -131,4 +146,32 @@ func (met *metrics) initLabels() {
 	for _, v := range eventReasons {
 		met.events.WithLabelValues(v)
 	}
+	for _, v := range fetchSources {
+		met.nodeFetchedBytes.WithLabelValues(v)
+	}
+}
+
+// fetchSources label hydra_manager_node_fetched_bytes.
+var fetchSources = []string{"peers", "origin"}
+
+// observePeers sets the peer gauges from the reports that are fresh.
+func (met *metrics) observePeers(nodes []release.NodeStatus, fresh func(release.NodeStatus) bool) {
+	var serving, fromPeers, fromOrigin, served int64
+	for _, n := range nodes {
+		if !fresh(n) {
+			continue
+		}
+		if n.Peer != nil {
+			serving++
+		}
+		served += n.PeerServedBytes
+		for _, p := range n.Releases {
+			fromPeers += p.BytesFromPeers
+			fromOrigin += p.BytesFromOrigin
+		}
+	}
+	met.peerNodes.Set(float64(serving))
+	met.nodeFetchedBytes.WithLabelValues("peers").Set(float64(fromPeers))
+	met.nodeFetchedBytes.WithLabelValues("origin").Set(float64(fromOrigin))
+	met.nodePeerServed.Set(float64(served))
 }

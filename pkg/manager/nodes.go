@@ -70,7 +70,10 @@ func (m *Manager) current() (snapshot, <-chan struct{}, bool, bool) {
 func desiredFor(node string, snap snapshot) release.Desired {
 	d := release.Desired{Node: node, Index: snap.index, Channels: snap.channels, Views: snap.views[node]}
 	if a, ok := snap.nodes[node]; ok {
-		d.Index, d.Channels, d.Views = a.index, a.channels, a.views
+		d.Index, d.Channels, d.Views, d.Peers = a.index, a.channels, a.views, a.peers
+		if a.servesPeers {
+			d.PeerSecret = snap.peerSecret
+		}
 	}
 	if d.Views == nil {
 		d.Views = []release.DesiredView{}

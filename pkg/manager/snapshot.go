@@ -2,12 +2,14 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"slices"
 	"sync/atomic"
 	"time"
 
 	"github.com/hydra-csi/hydra/pkg/release"
+	"github.com/hydra-csi/hydra/pkg/store"
 )
 
 // snapshot is the desired state that node long-polls are answered from:
@@ -20,11 +22,16 @@ import (
 // index at which that answer last changed. So a publish answers the nodes
 // that hold the channel, not the whole fleet. A node that has not
 // reported yet gets every channel, at the snapshot's index.
+//
+// A node that serves peers also gets the peer secret and the peers of the
+// releases it must fetch (peers.go); those depend on which nodes hold or
+// want what, never on bytes done, so progress reports leave its index.
 type snapshot struct {
-	index    uint64
-	channels []release.DesiredChannel
-	views    map[string][]release.DesiredView
-	nodes    map[string]nodeAnswer
+	index      uint64
+	channels   []release.DesiredChannel
+	views      map[string][]release.DesiredView
+	nodes      map[string]nodeAnswer
+	peerSecret string
 }
 
 // nodeAnswer is one reporting node's part of the snapshot.
@@ -32,6 +39,10 @@ type nodeAnswer struct {
 	index    uint64
 	channels []release.DesiredChannel
 	views    []release.DesiredView
+	// servesPeers: the node reports a peer address, so it is sent the
+	// peer secret.
+	servesPeers bool
+	peers       []release.ReleasePeers
 }
 
 // nodeRefreshInterval spaces the refreshes that node reports set off.
@@ -59,6 +70,7 @@ func (m *Manager) watchLoop(ctx context.Context) {
 	for {
 		select {
 		case <-changes:
+		case <-m.zoneChanges:
 		case <-nodeChanges:
 			m.spaceNodeRefresh(ctx, last, changes)
 		case <-ctx.Done():
@@ -158,12 +170,18 @@ func (m *Manager) refresh(ctx context.Context, index uint64) error {
 			vs[i].ReleaseIdentity = m.identityOf(ctx, ids, v.Channel, v.Version)
 		}
 	}
+	peers := planPeers(peerInput{nodes: nodes, fresh: func(n release.NodeStatus) bool { return !m.stale(n) }, zone: m.zoneOf,
+		channels: desired, views: views, lookup: func(channel, version string) (release.Identity, bool) {
+			return m.releaseOf(ctx, ids, channel, version)
+		}})
+	m.metrics.observePeers(nodes, func(n release.NodeStatus) bool { return !m.stale(n) })
 	m.snapMu.Lock()
 	defer m.snapMu.Unlock()
 	if m.stopped {
 		return nil
 	}
-	next, changed := nextSnapshot(m.snap, desired, views, nodes)
+	next, changed := nextSnapshot(m.snap, desired, views, nodes, peers)
+	next.peerSecret = m.peerSecret
 	if m.ready && !changed {
 		return nil
 	}
@@ -186,13 +204,15 @@ func (m *Manager) refresh(ctx context.Context, index uint64) error {
 // and says whether any answer differs from prev's. Node answers that did
 // not change keep their index; the others get index 0, for the caller to
 // set.
-func nextSnapshot(prev snapshot, channels []release.DesiredChannel, views map[string][]release.DesiredView, nodes []release.NodeStatus) (snapshot, bool) {
+func nextSnapshot(prev snapshot, channels []release.DesiredChannel, views map[string][]release.DesiredView, nodes []release.NodeStatus,
+	peers map[string][]release.ReleasePeers) (snapshot, bool) {
 	next := snapshot{channels: channels, views: views, nodes: make(map[string]nodeAnswer, len(nodes))}
 	changed := !reflect.DeepEqual(prev.channels, channels) || !reflect.DeepEqual(prev.views, views) || len(prev.nodes) != len(nodes)
 	for _, n := range nodes {
-		a := nodeAnswer{channels: channelsOf(n, channels), views: views[n.Node]}
+		a := nodeAnswer{channels: channelsOf(n, channels), views: views[n.Node], servesPeers: n.Peer != nil, peers: peers[n.Node]}
 		old, ok := prev.nodes[n.Node]
-		if ok && slices.Equal(old.channels, a.channels) && slices.Equal(old.views, a.views) {
+		if ok && slices.Equal(old.channels, a.channels) && slices.Equal(old.views, a.views) &&
+			old.servesPeers == a.servesPeers && reflect.DeepEqual(old.peers, a.peers) {
 			a.index = old.index
 		} else {
 			changed = true
@@ -242,8 +262,13 @@ func (m *Manager) desiredViews(ctx context.Context, chans []release.Channel, nod
 }
 
 // identities memoizes, within one refresh, the identity of each release
-// the desired state names, by "channel/version".
-type identities map[string]release.Identity
+// the desired state names, by "channel/version", and whether it exists.
+type identities map[string]knownRelease
+
+type knownRelease struct {
+	id     release.Identity
+	exists bool
+}
 
 // identityOf is a release's identity from its record, so that a node tells
 // it from an earlier release of the same name (release.Identity). A
@@ -251,17 +276,24 @@ type identities map[string]release.Identity
 // identity, with which a node takes what it has under the name, as nodes
 // did before identities; the next refresh corrects it.
 func (m *Manager) identityOf(ctx context.Context, ids identities, channel, version string) release.Identity {
+	id, _ := m.releaseOf(ctx, ids, channel, version)
+	return id
+}
+
+// releaseOf is identityOf that also says whether the release exists:
+// only a store that says it does not makes it gone, not a failed read.
+func (m *Manager) releaseOf(ctx context.Context, ids identities, channel, version string) (release.Identity, bool) {
 	if version == "" {
-		return release.Identity{}
+		return release.Identity{}, false
 	}
 	key := channel + "/" + version
-	if id, ok := ids[key]; ok {
-		return id
+	if k, ok := ids[key]; ok {
+		return k.id, k.exists
 	}
 	sum, err := m.store.GetRelease(ctx, channel, version)
 	if err != nil {
 		m.logger().V(2).Info("no identity for a release in the desired state", "channel", channel, "release", version, "err", err.Error())
 	}
-	ids[key] = sum.Identity()
-	return ids[key]
+	ids[key] = knownRelease{id: sum.Identity(), exists: !errors.Is(err, store.ErrNotFound)}
+	return ids[key].id, ids[key].exists
 }

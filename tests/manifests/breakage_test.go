@@ -257,6 +257,49 @@ func TestChecksCatchBreakage(t *testing.T) {
 			})
 			return o
 		}, "may not create pods/eviction cluster-wide"},
+		{"manager cannot watch Nodes", "kubernetes/base", checkRBAC, func(t *testing.T, o objects) objects {
+			mutate(t, o, "ClusterRole", "hydra-manager", func(r *rbacv1.ClusterRole) {
+				r.Rules = slices.DeleteFunc(r.Rules, func(p rbacv1.PolicyRule) bool { return slices.Contains(p.Resources, "nodes") })
+			})
+			return o
+		}, "may not list nodes cluster-wide"},
+		{"manager may change Nodes", "kubernetes/base", checkRBAC, func(t *testing.T, o objects) objects {
+			mutate(t, o, "ClusterRole", "hydra-manager", func(r *rbacv1.ClusterRole) {
+				for i, p := range r.Rules {
+					if slices.Contains(p.Resources, "nodes") {
+						r.Rules[i].Verbs = append(slices.Clone(p.Verbs), "get", "patch")
+					}
+				}
+			})
+			return o
+		}, "may patch nodes cluster-wide, more than it needs"},
+		{"peer distribution off", "kubernetes/base", checkNode, func(t *testing.T, o objects) objects {
+			mutate(t, o, "DaemonSet", nodeDS, func(ds *appsv1.DaemonSet) {
+				c := nodeCSI(ds)
+				c.Args = without(without(c.Args, "--peer-listen="), "--peer-advertise=")
+			})
+			return o
+		}, `--peer-listen "": want :7470`},
+		{"peer port not on the host", "kubernetes/base", checkNode, func(t *testing.T, o objects) objects {
+			mutate(t, o, "DaemonSet", nodeDS, func(ds *appsv1.DaemonSet) {
+				c := nodeCSI(ds)
+				for i := range c.Ports {
+					c.Ports[i].HostPort = 0
+				}
+			})
+			return o
+		}, "needs port peer, containerPort and hostPort 7470/TCP"},
+		{"peer advertised at the pod's IP", "kubernetes/base", checkNode, func(t *testing.T, o objects) objects {
+			mutate(t, o, "DaemonSet", nodeDS, func(ds *appsv1.DaemonSet) {
+				c := nodeCSI(ds)
+				for i, e := range c.Env {
+					if e.Name == "HYDRA_NODE_IP" {
+						c.Env[i].ValueFrom.FieldRef.FieldPath = "status.podIP"
+					}
+				}
+			})
+			return o
+		}, "HYDRA_NODE_IP must come from the downward API's status.hostIP"},
 		{"controller reads secrets", "kubernetes/base", checkRBAC, func(t *testing.T, o objects) objects {
 			mutate(t, o, "ClusterRole", "hydra-controller", func(r *rbacv1.ClusterRole) {
 				r.Rules = append(r.Rules, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}})

@@ -31,6 +31,39 @@ func checkNode(o objects) error {
 		nodeEnv(o, ds.Namespace, spec, c),
 		nodePaths(o, ds.Namespace, spec, c),
 		nodeLiveness(spec, c),
+		nodePeer(o, ds.Namespace, spec, c),
+	}
+	return errors.Join(errs...)
+}
+
+// peerPort is where the node plugin serves peers (docs/install.md).
+const peerPort = 7470
+
+// nodePeer: peer distribution is on, served on the container port
+// "peer" that the node's IP forwards to (hostPort: the pod is not on the
+// host network), and advertised at that IP from the downward API.
+func nodePeer(o objects, ns string, spec *corev1.PodSpec, c *corev1.Container) error {
+	env, _ := envValues(o, ns, c) // nodeEnv reports its errors
+	var errs []error
+	// A failed parse is nodeEnv's to report.
+	if opts, err := csiOptions(c.Args, env); err == nil && opts.PeerListen != fmt.Sprintf(":%d", peerPort) {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: --peer-listen %q: want :%d (peer distribution on by default)", nodeDS, opts.PeerListen, peerPort))
+	}
+	if a, _ := flagValue(c.Args, "peer-advertise"); a != fmt.Sprintf("$(HYDRA_NODE_IP):%d", peerPort) {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: --peer-advertise %q: want $(HYDRA_NODE_IP):%d, the node's IP and the hostPort", nodeDS, a, peerPort))
+	}
+	if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+		return e.Name == "HYDRA_NODE_IP" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "status.hostIP"
+	}) {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: env HYDRA_NODE_IP must come from the downward API's status.hostIP", nodeDS))
+	}
+	if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool {
+		return p.Name == "peer" && p.ContainerPort == peerPort && p.HostPort == peerPort && (p.Protocol == "" || p.Protocol == corev1.ProtocolTCP)
+	}) {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: %s needs port peer, containerPort and hostPort %d/TCP: other nodes dial the node's IP", nodeDS, csiContainer, peerPort))
+	}
+	if spec.HostNetwork {
+		errs = append(errs, fmt.Errorf("DaemonSet %s: hostNetwork: the plugin needs none, and hostPort %d is how peers reach it", nodeDS, peerPort))
 	}
 	return errors.Join(errs...)
 }

@@ -41,6 +41,15 @@ var (
 		// The PVCs behind the views a node's failed download affects,
 		// for their Warning Events.
 		cluster("", "persistentvolumeclaims", "get"),
+		// The Nodes' zone labels, through an informer, for peer
+		// distribution.
+		cluster("", "nodes", "list", "watch"),
+	)
+	// What the manager must not do beyond its needs: its informer on
+	// Nodes lists and watches, nothing more.
+	managerMayNot = slices.Concat(
+		cluster("", "nodes", "get", "create", "update", "patch", "delete"),
+		cluster("", "nodes/status", "patch", "update"),
 	)
 	// Nobody in Hydra reads Secrets through the API, or writes pods.
 	nobodyMay = slices.Concat(
@@ -68,7 +77,12 @@ func checkRBAC(o objects) error {
 	mns := namespaceOf(o, "ServiceAccount", managerSA)
 	for _, p := range managerNeeds {
 		if !allowed(o, mns, managerSA, p) {
-			errs = append(errs, fmt.Errorf("ServiceAccount %s: may not %s (the rollout controller needs it)", managerSA, p))
+			errs = append(errs, fmt.Errorf("ServiceAccount %s: may not %s (the rollout controller or peer distribution needs it)", managerSA, p))
+		}
+	}
+	for _, p := range managerMayNot {
+		if allowed(o, mns, managerSA, p) {
+			errs = append(errs, fmt.Errorf("ServiceAccount %s: may %s, more than it needs", managerSA, p))
 		}
 	}
 	for _, sa := range []string{nodeSA, controllerSA, managerSA} {

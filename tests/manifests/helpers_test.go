@@ -122,7 +122,7 @@ func envValues(o objects, namespace string, c *corev1.Container) (map[string]str
 }
 
 // downward is what the test takes a pod's fields to be.
-var downward = map[string]string{"spec.nodeName": "node-1", "metadata.name": "pod-1"}
+var downward = map[string]string{"spec.nodeName": "node-1", "metadata.name": "pod-1", "status.hostIP": "10.0.0.7"}
 
 func envValue(o objects, namespace string, e corev1.EnvVar) (string, bool, error) {
 	src := e.ValueFrom
@@ -205,6 +205,11 @@ func csiOptions(args []string, env map[string]string) (app.Options, error) {
 	opts := app.DefaultOptions()
 	opts.NodeID, opts.Manager = env["NODE_NAME"], env["HYDRA_MANAGER"]
 	opts.ManagerCAFile, opts.ManagerClientCert, opts.ManagerClientKey = env["HYDRA_CA_FILE"], env["HYDRA_CLIENT_CERT"], env["HYDRA_CLIENT_KEY"]
+	// $(VAR)s as the kubelet expands them (--peer-advertise's node IP).
+	args, err := expand(args, env)
+	if err != nil {
+		return opts, fmt.Errorf("hydra-csi %s: %w", strings.Join(args, " "), err)
+	}
 	fs := pflag.NewFlagSet("hydra-csi", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	opts.AddFlags(fs)

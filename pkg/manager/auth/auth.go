@@ -11,6 +11,7 @@ package auth
 
 import (
 	"bufio"
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -107,6 +108,24 @@ type entry struct {
 // Tokens is a parsed token file.
 type Tokens struct {
 	entries []entry
+	// digest is the SHA-256 of the file's bytes (PeerSecret).
+	digest [sha256.Size]byte
+}
+
+// peerSecretLabel separates the peer secret from any other value that
+// might one day be derived from the token file.
+const peerSecretLabel = "hydra-peer-secret-v1" //nolint:gosec // G101: a label mixed into the HMAC, not a credential
+
+// PeerSecret is the secret nodes sign their tokens to each other with
+// (pkg/peer): HMAC-SHA256 keyed by the SHA-256 of the token file's bytes.
+// Every replica that reads the same file derives the same secret, no
+// secret is stored anywhere else, and a changed file (a token rotated)
+// changes it once the replicas restart with it. It reveals nothing of
+// the tokens.
+func (t *Tokens) PeerSecret() []byte {
+	mac := hmac.New(sha256.New, t.digest[:])
+	mac.Write([]byte(peerSecretLabel))
+	return mac.Sum(nil)
 }
 
 // LoadFile reads a token file: CSV lines TOKEN,ROLE[,GLOB]; blank lines and
@@ -131,7 +150,8 @@ func LoadFile(name string) (*Tokens, error) {
 func Parse(r io.Reader) (*Tokens, error) {
 	t := &Tokens{}
 	seen := map[[sha256.Size]byte]int{}
-	sc := bufio.NewScanner(r)
+	whole := sha256.New()
+	sc := bufio.NewScanner(io.TeeReader(r, whole))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -153,6 +173,7 @@ func Parse(r io.Reader) (*Tokens, error) {
 	if len(t.entries) == 0 {
 		return nil, fmt.Errorf("no tokens")
 	}
+	whole.Sum(t.digest[:0])
 	return t, nil
 }
 

@@ -1,6 +1,8 @@
 package auth_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"strings"
 	"testing"
 
@@ -101,5 +103,42 @@ func TestLookupRefusesNearMisses(t *testing.T) {
 		if p, ok := tk.Lookup(guess); ok {
 			t.Errorf("Lookup(%q) = %s, want refused", guess, p.ID)
 		}
+	}
+}
+
+// TestPeerSecret: the peer secret is HMAC-SHA256 keyed by the SHA-256 of
+// the file's bytes, so replicas reading one file agree, and any change of
+// the file (a comment included) gives another.
+func TestPeerSecret(t *testing.T) {
+	const file = "# tokens\nadmin-0123456789abcdef,admin\nnode-0123456789abcdef,node\n"
+	secret := func(t *testing.T, body string) []byte {
+		t.Helper()
+		tk, err := auth.Parse(strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tk.PeerSecret()
+	}
+	key := sha256.Sum256([]byte(file))
+	mac := hmac.New(sha256.New, key[:])
+	mac.Write([]byte("hydra-peer-secret-v1"))
+	want := mac.Sum(nil)
+	for _, tc := range []struct {
+		name, body string
+		same       bool
+	}{
+		{"the same file", file, true},
+		{"a comment added", file + "# rotated\n", false},
+		{"a token rotated", strings.Replace(file, "node-0123", "node-9123", 1), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := secret(t, tc.body)
+			if len(got) != sha256.Size {
+				t.Fatalf("secret of %d bytes, want %d", len(got), sha256.Size)
+			}
+			if hmac.Equal(got, want) != tc.same {
+				t.Fatalf("secret %x, first file's %x: same=%t, want %t", got, want, !tc.same, tc.same)
+			}
+		})
 	}
 }

@@ -57,6 +57,11 @@ func TestRefusalsNameTheirField(t *testing.T) {
 		{"size as an object", call{"POST", "/v1/channels/team-a/releases", tokAdmin, withSize(0, `{"n":1}`)}, "expected int64", "datasets[0].manifest.files[0].size"},
 		{"unknown nested field", call{"POST", "/v1/channels/team-a/releases", tokAdmin, withSize(2, `1,"sha":"x"`)}, `unknown field "datasets[0].manifest.files[2].sha"`, "datasets[0].manifest.files[2].sha"},
 		{"right-to-left override in path", call{"POST", "/v1/channels/team-a/releases", tokAdmin, publishBody("v2", "a", "invoice\u202efdp.exe")}, "bidirectional", "datasets[0].manifest.files[1].path"},
+		{"peer address without a port", call{"PUT", "/v1/nodes/node-a/status", tokNode, `{"node":"node-a","peer":{"address":"10.0.0.7"}}`}, "host:port", "peer.address"},
+		{"peer port out of range", call{"PUT", "/v1/nodes/node-a/status", tokNode, `{"node":"node-a","peer":{"address":"10.0.0.7:70000"}}`}, "1 to 65535", "peer.address"},
+		{"escape in peer zone", call{"PUT", "/v1/nodes/node-a/status", tokNode, `{"node":"node-a","peer":{"address":"10.0.0.7:7470","zone":"a\u001b[2J"}}`}, "control or bidirectional", "peer.zone"},
+		{"negative bytes from peers", call{"PUT", "/v1/nodes/node-a/status", tokNode, `{"node":"node-a","releases":[{"channel":"team-a","version":"v1","state":"ready","bytesFromPeers":-1}]}`}, "must not be negative", "releases[0].bytesFromPeers"},
+		{"negative bytes served", call{"PUT", "/v1/nodes/node-a/status", tokNode, `{"node":"node-a","peerServedBytes":-5}`}, "must not be negative", "peerServedBytes"},
 		{"bytesDone as a string", call{"PUT", "/v1/nodes/node-a/status", tokNode, `{"node":"node-a","releases":[{"channel":"team-a","version":"v1","state":"ready"},{"channel":"team-a","version":"v1","state":"ready","bytesDone":"x"}]}`}, "expected int64", "releases[1].bytesDone"},
 	}
 	for _, tc := range cases {

@@ -1,0 +1,82 @@
+package manager_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/hydra-csi/hydra/internal/managertest"
+	"github.com/hydra-csi/hydra/internal/testenv"
+	"github.com/hydra-csi/hydra/pkg/manager"
+	"github.com/hydra-csi/hydra/pkg/release"
+)
+
+// TestPeersKubeZones: with Kubernetes, a node's zone is its Node's
+// topology.kubernetes.io/zone label, whatever zone it reports; a Node
+// without the label is in the zone "", and a node the API server does
+// not know keeps the zone it reports. Relabelling a Node moves it between
+// swarms without any report.
+func TestPeersKubeZones(t *testing.T) {
+	kube := testenv.StartKube(t)
+	cfg, err := clientcmd.BuildConfigFromFlags("", kube.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for name, zone := range map[string]string{"kube-1": "x", "kube-2": "x", "kube-3": ""} {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if zone != "" {
+			n.Labels = map[string]string{manager.ZoneLabel: zone}
+		}
+		if _, err := cs.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tm := managertest.Start(t, managertest.Options{Kube: cs})
+	m := tm.Manager
+	f := peerFleet{t, m}
+	mustCreate(t, m, "c", release.Config{})
+	mustPublish(t, m, "c", "v1", true)
+	// Reported zones that the labels overrule, but for not-kube.
+	for _, n := range []node{
+		{name: "kube-1", zone: "a", view: "head"},
+		{name: "kube-2", zone: "b", view: "head"},
+		{name: "kube-3", zone: "x", view: "head"},
+		{name: "not-kube", zone: "x", view: "head"},
+	} {
+		f.report(n)
+	}
+	want := []string{"kube-1", "kube-2", "not-kube"}
+	swarmOf := func(d release.Desired) []string {
+		if rp := peersOf(d, "v1"); rp != nil {
+			s := names(rp.Swarm)
+			slices.Sort(s)
+			return s
+		}
+		return nil
+	}
+	pollUntil(t, m, "kube-1", func(d release.Desired) bool { return slices.Equal(swarmOf(d), want) })
+	if d := f.desired("kube-3"); len(d.Peers) != 0 {
+		t.Fatalf("kube-3 (Node without a zone) got peers %+v, want none: alone in zone \"\"", d.Peers)
+	}
+
+	n, err := cs.CoreV1().Nodes().Get(ctx, "kube-3", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Labels = map[string]string{manager.ZoneLabel: "x"}
+	if _, err := cs.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"kube-1", "kube-2", "kube-3", "not-kube"}
+	pollUntil(t, m, "kube-3", func(d release.Desired) bool { return slices.Equal(swarmOf(d), want) })
+}
