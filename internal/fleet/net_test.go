@@ -46,13 +46,8 @@ func blobServer(t *testing.T, n *Network) string {
 	return "http://" + l.Addr().String()
 }
 
-// client is an HTTP client whose connections start in ns.
-func client(ns *Netns) *http.Client {
-	return &http.Client{Transport: &http.Transport{DialContext: ns.DialContext, Proxy: nil}}
-}
-
 func download(ns *Netns, url string, size int64) error {
-	resp, err := client(ns).Get(fmt.Sprintf("%s/blob?n=%d", url, size))
+	resp, err := ns.HTTPClient().Get(fmt.Sprintf("%s/blob?n=%d", url, size))
 	if err != nil {
 		return err
 	}
@@ -65,7 +60,7 @@ func download(ns *Netns, url string, size int64) error {
 }
 
 func upload(ns *Netns, url string, size int64) error {
-	resp, err := client(ns).Post(url+"/sink", "application/octet-stream", io.LimitReader(zeroReader{}, size))
+	resp, err := ns.HTTPClient().Post(url+"/sink", "application/octet-stream", io.LimitReader(zeroReader{}, size))
 	if err != nil {
 		return err
 	}

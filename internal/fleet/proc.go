@@ -45,8 +45,23 @@ type Proc struct {
 // tail printed if the test failed; the network's teardown kills it anyway.
 func (ns *Netns) Command(t testing.TB, name string, env []string, argv ...string) *Proc {
 	t.Helper()
-	p := &Proc{Name: name, Log: filepath.Join(ns.Dir, name+".log"), ns: ns, argv: argv, env: env}
-	ns.net.procs.add(p)
+	return ns.net.command(t, ns, filepath.Join(ns.Dir, name+".log"), name, env, argv)
+}
+
+// HostCommand is Command for a process on the host side of the bridge
+// (the manager), with its log in the network's data directory.
+func (n *Network) HostCommand(t testing.TB, name string, env []string, argv ...string) *Proc {
+	t.Helper()
+	return n.command(t, nil, filepath.Join(n.DataDir, name+".log"), name, env, argv)
+}
+
+func (n *Network) command(t testing.TB, ns *Netns, log, name string, env, argv []string) *Proc {
+	t.Helper()
+	if len(argv) == 0 {
+		t.Fatalf("fleet: process %s: no command", name)
+	}
+	p := &Proc{Name: name, Log: log, ns: ns, argv: argv, env: env}
+	n.procs.add(p)
 	t.Cleanup(func() {
 		p.Stop()
 		if t.Failed() {
@@ -65,7 +80,12 @@ func (p *Proc) Start() error {
 	}
 	defer logf.Close() // the child has its own descriptor
 	// ip netns exec execs the command in place: the PID is the command's.
-	cmd := exec.Command("ip", append([]string{"netns", "exec", p.ns.Name}, p.argv...)...)
+	cmd := exec.Command(p.argv[0], p.argv[1:]...)
+	where := "the host"
+	if p.ns != nil {
+		cmd = exec.Command("ip", append([]string{"netns", "exec", p.ns.Name}, p.argv...)...)
+		where = p.ns.Name
+	}
 	cmd.Env = p.env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -75,7 +95,7 @@ func (p *Proc) Start() error {
 		return fmt.Errorf("fleet: %s: already running as pid %d", p.Name, p.cmd.Process.Pid)
 	}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("fleet: %s: start %v in %s: %w", p.Name, p.argv, p.ns.Name, err)
+		return fmt.Errorf("fleet: %s: start %v in %s: %w", p.Name, p.argv, where, err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }() // the exit status is in ProcessState

@@ -124,3 +124,7 @@ func mounted(path string) bool {
 	}
 	return false
 }
+
+// Leftovers names what of the network still exists: after its test
+// ended, nothing should.
+func (n *Network) Leftovers() []string { return n.leftovers() }
