@@ -127,7 +127,7 @@ func (n *Network) setUp(tmp string) error {
 		return err
 	}
 	n.DataDir = filepath.Join(tmp, "fleet-"+n.ID)
-	if err := os.MkdirAll(n.DataDir, 0o755); err != nil {
+	if err := os.MkdirAll(n.DataDir, 0o750); err != nil {
 		return fmt.Errorf("make %s: %w", n.DataDir, err)
 	}
 	if err := unix.Mount("tmpfs", n.DataDir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, fmt.Sprintf("size=%d,mode=0755", n.Opts.DataBytes)); err != nil {
@@ -171,7 +171,7 @@ func (n *Network) addNode(i int) (*Netns, error) {
 	if err := shape([]string{"ip", "netns", "exec", ns.Name}, ns.NodeIf, n.Opts.NodeRate); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(ns.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(ns.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("make %s: %w", ns.Dir, err)
 	}
 	return ns, nil
@@ -198,7 +198,7 @@ func shape(prefix []string, dev string, rate int64) error {
 // hostAddr is address .i of a /24.
 func hostAddr(subnet *net.IPNet, i int) net.IP {
 	ip := slices.Clone(subnet.IP.To4())
-	ip[3] = byte(i)
+	ip[3] = byte(i) //nolint:gosec // G115: i is at most 10+MaxNodes, checked in StartNetwork
 	return ip
 }
 
@@ -220,24 +220,19 @@ func run(name string, args ...string) error {
 }
 
 // RequireHost stops a test that cannot run a fleet here: without root, ip,
-// tc or network namespaces it fails saying what to install (it skips
-// under -short, as testenv's checks do).
+// tc or network namespaces it fails saying what is missing and how to get
+// it. Under -short it skips: the fast tier runs no fleet.
 func RequireHost(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("fleet: needs root, iproute2 and network namespaces; the fast tier (-short) runs no fleet, make test does")
+	}
 	testenv.RequireRoot(t, "the fleet harness makes network namespaces, veths, a bridge, tc qdiscs and tmpfs mounts")
 	testenv.RequireHost(t, "install Debian's iproute2 (hack/host-packages.sh, which make test runs, does: apt-get install -y iproute2)", "ip", "tc")
 	if _, err := os.Stat("/proc/self/ns/net"); err != nil {
-		skipOrFail(t, "network namespaces (CONFIG_NET_NS): /proc/self/ns/net: "+err.Error())
+		t.Fatalf("fleet: needs network namespaces (a kernel with CONFIG_NET_NS): /proc/self/ns/net: %v", err)
 	}
 	if out, err := exec.Command("ip", "netns", "list").CombinedOutput(); err != nil {
-		skipOrFail(t, fmt.Sprintf("ip netns (iproute2 with netns support): %v: %s", err, bytes.TrimSpace(out)))
+		t.Fatalf("fleet: needs ip netns (iproute2 with network namespace support; apt-get install -y iproute2): %v: %s", err, bytes.TrimSpace(out))
 	}
-}
-
-func skipOrFail(t testing.TB, what string) {
-	t.Helper()
-	if testing.Short() {
-		t.Skipf("fleet: needs %s; the fast tier (-short) skips it", what)
-	}
-	t.Fatalf("fleet: needs %s", what)
 }

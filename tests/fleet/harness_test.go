@@ -17,6 +17,7 @@ import (
 func TestHarness(t *testing.T) {
 	const rate = 8 << 20
 	const span = 2 * time.Second
+	fleet.RequireHost(t) // here too: a skipped subtest would leave f nil
 	var f *fleet.Fleet
 	t.Run("download within the shaped rate", func(t *testing.T) {
 		f = startFleet(t, 3, rate, nil)
