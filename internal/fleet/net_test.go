@@ -204,3 +204,38 @@ func TestTeardown(t *testing.T) {
 		t.Errorf("left after a leak: %v", left)
 	}
 }
+
+// TestNodeToNodeSkipsOriginCap: traffic between two nodes is bridged from
+// veth to veth, so it is shaped by the two nodes' links and never by the
+// origin's cap on the bridge device, which sees almost none of it.
+func TestNodeToNodeSkipsOriginCap(t *testing.T) {
+	const nodeRate, originRate = 8 << 20, 1 << 20
+	n := StartNetwork(t, NetOptions{Nodes: 2, NodeRate: nodeRate, OriginRate: originRate})
+	l, err := n.Nodes[0].Listen("tcp", net.JoinHostPort(n.Nodes[0].IP.String(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	})}
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Close()
+	size := 3 * int64(nodeRate)
+	bridge, link := n.SampleBridge(100*time.Millisecond), n.Nodes[0].SampleLink(100*time.Millisecond)
+	err = upload(n.Nodes[1], "http://"+l.Addr().String(), size)
+	bs, berr := bridge.Stop()
+	ls, lerr := link.Stop()
+	if err := errors.Join(err, berr, lerr); err != nil {
+		t.Fatal(err)
+	}
+	if sent := bs[len(bs)-1].TX - bs[0].TX; sent > size/10 {
+		t.Errorf("the bridge device sent %d bytes of a %d-byte transfer between nodes: it should only bridge it", sent, size)
+	}
+	w, ok := MaxWindow(ls, 2*time.Second, TX)
+	if !ok {
+		t.Fatalf("%d bytes moved between nodes in less than 2 s, more than %d B/s and a burst allow: the links are not shaped", size, nodeRate)
+	}
+	if limit := Limit(nodeRate, w.Duration); w.Bytes > limit {
+		t.Errorf("%s received %d bytes over %v, more than its link allows (%d)", n.Nodes[0].Name, w.Bytes, w.Duration, limit)
+	}
+}

@@ -195,7 +195,6 @@ func measure(ctx context.Context, cfg config, bins fleet.Binaries, n int, peers 
 	failures := runScenario(ctx, s.name(), logf, func(t *scenarioT) {
 		f := fleet.Start(t, opts)
 		r := fleet.MixedRelease(uint64(round)+1, cfg.size) //nolint:gosec // G115: round counts from 0
-
 		f.Publish(t, "bench", "v1", r)
 		before := f.OriginBytes()
 		took := f.StageAll(t, 30*time.Minute, "bench")
