@@ -22,8 +22,9 @@ const logTail = 16 << 10
 
 // Proc is a process running in a node's namespace (ip netns exec, which
 // also gives it a mount namespace of its own: its mounts stay private to
-// it and go when it ends). It can be killed and started again on the same
-// command line; its output is appended to one log file across restarts.
+// it and go when it ends), or on the host (HostCommand). It can be killed
+// and started again on the same command line; its output is appended to
+// one log file across restarts.
 type Proc struct {
 	// Name names the process in messages and its log file.
 	Name string
