@@ -80,7 +80,8 @@ func (n *Network) leftovers() []string {
 	return left
 }
 
-// links are the host's interfaces whose names carry the network's ID.
+// links are the host's interfaces of this network: its bridge and its
+// host-side veths.
 func (n *Network) links() []string {
 	entries, err := os.ReadDir("/sys/class/net")
 	if err != nil {
@@ -88,7 +89,7 @@ func (n *Network) links() []string {
 	}
 	var devs []string
 	for _, e := range entries {
-		if strings.Contains(e.Name(), n.ID) && strings.HasPrefix(e.Name(), "hf") {
+		if e.Name() == n.Bridge || strings.HasPrefix(e.Name(), "hfh"+n.ID+"-") {
 			devs = append(devs, e.Name())
 		}
 	}
