@@ -45,7 +45,7 @@ func claimSubnet() (*subnetClaim, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(lockDir, 0o755); err != nil {
+	if err := os.MkdirAll(lockDir, 0o750); err != nil {
 		return nil, fmt.Errorf("make %s: %w", lockDir, err)
 	}
 	var taken []string
