@@ -64,10 +64,11 @@ e2e: ## Whole system on a real single-node Kubernetes: images, manifests, kubele
 # BENCH_ROUNDS, BENCH_CONTENDERS, BENCH_OUT (default _output/bench) and
 # more from the environment; the load benchmark BENCH_LOAD_AGENTS,
 # BENCH_LOAD_CHANNELS, BENCH_LOAD_DURATION, BENCH_LOAD_PUBLISH_INTERVAL and
-# BENCH_LOAD_STORES (results in BENCH_OUT/load); docs/benchmarks.md has the
-# method and results.
+# BENCH_LOAD_STORES (results in BENCH_OUT/load); the fleet benchmark (root)
+# BENCH_FLEET_NODES, BENCH_FLEET_PEERS, BENCH_FLEET_SIZE and the link rates
+# (results in BENCH_OUT/fleet); docs/benchmarks.md has the method and results.
 .PHONY: bench
-bench: tools ## Run the benchmarks: manager publish and fan-out on bbolt and Consul; CSI stage+publish and flip latency; a 1,000-pod rollout; download speed; the manager under 1,000 simulated nodes on Consul and bbolt (~40 min).
+bench: tools ## Run the benchmarks: manager publish and fan-out on bbolt and Consul; CSI stage+publish and flip latency; a 1,000-pod rollout; download speed; the manager under 1,000 simulated nodes on Consul and bbolt; fleets of 1 to 8 nodes (~45 min).
 	hack/tools.sh minio consul rclone mc
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCH_TIME) -timeout 30m ./pkg/manager/...
 	$(GO) test -run '^$$' -bench 'StagePublish' -benchtime $(BENCH_TIME) -timeout 30m ./tests/csi/
@@ -75,6 +76,8 @@ bench: tools ## Run the benchmarks: manager publish and fan-out on bbolt and Con
 	$(GO) test -run '^$$' -bench 'Rollout1000' -benchtime $(BENCH_TIME) -timeout 30m ./tests/rollout/
 	$(GO) run ./tests/bench/download -go $(GO)
 	$(GO) run ./tests/bench/load -go $(GO)
+	hack/host-packages.sh
+	$(GO) run ./tests/bench/fleet -go $(GO)
 
 .PHONY: demo
 demo: build ## Run Hydra end to end on embedded defaults: manager, CSI plugin, real CSI calls and mounts (root).

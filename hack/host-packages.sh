@@ -3,10 +3,12 @@
 # (testenv.ClusterPackages): containerd and runc for the containers,
 # iptables for kube-proxy and CNI, the CNI plugins, and busybox-static for
 # the node and busybox images (internal/images' tests import every image
-# into a real containerd). Returns at once when they are there.
+# into a real containerd), and iproute2 (ip, tc) for the fleet harness
+# (internal/fleet: network namespaces, veths, tc shaping). Returns at once
+# when they are there.
 set -euo pipefail
 
-PACKAGES=(containerd runc iptables containernetworking-plugins busybox-static)
+PACKAGES=(containerd runc iptables containernetworking-plugins busybox-static iproute2)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -42,8 +42,9 @@ type Faults struct {
 	Seed int64
 }
 
-// FaultProxy is an HTTP reverse proxy on 127.0.0.1 that injects Faults
-// between a client and a server (MinIO), closed when the test ends.
+// FaultProxy is an HTTP reverse proxy on 127.0.0.1 (or another local
+// address, StartFaultProxyOn) that injects Faults between a client and a
+// server (MinIO), closed when the test ends.
 type FaultProxy struct {
 	// URL is the proxy's address, "http://127.0.0.1:PORT"; clients use it
 	// as their endpoint.
@@ -64,13 +65,21 @@ type FaultProxy struct {
 // no faults set.
 func StartFaultProxy(t testing.TB, target string) *FaultProxy {
 	t.Helper()
+	return StartFaultProxyOn(t, "127.0.0.1", target)
+}
+
+// StartFaultProxyOn is StartFaultProxy listening on a free port of another
+// local address, host: the fleet harness puts it on its bridge, where the
+// nodes' network namespaces reach it.
+func StartFaultProxyOn(t testing.TB, host, target string) *FaultProxy {
+	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
 		t.Fatalf("testenv: fault proxy target %q: %v", target, err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
-		t.Fatalf("testenv: fault proxy: listen: %v", err)
+		t.Fatalf("testenv: fault proxy: listen on %s: %v", host, err)
 	}
 	transport := &http.Transport{
 		Proxy:               nil,  // straight to the target, whatever HTTP_PROXY says
