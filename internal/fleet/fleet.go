@@ -190,3 +190,14 @@ func waitUntil(t testing.TB, limit time.Duration, what string, p *Proc, cond fun
 		}
 	}
 }
+
+// NodeClient is a manager client with node i's token: what that node's
+// plugin sends (a test that plays a node reports and polls with it).
+func (f *Fleet) NodeClient(t testing.TB, i int) *client.Client {
+	t.Helper()
+	c, err := client.New(f.ManagerURL, client.WithToken(f.nodeTokens[i]))
+	if err != nil {
+		t.Fatalf("fleet: node client: %v", err)
+	}
+	return c
+}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -167,4 +169,53 @@ func (n *Node) StageUntil(limit time.Duration, channel string, volumeContext map
 // what the node itself would send, e.g. to another node's peer server.
 func (ns *Netns) HTTPClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{DialContext: ns.DialContext, Proxy: nil}}
+}
+
+// MetricsPort is the port MetricsArgs serves a node's /metrics on.
+const MetricsPort = 9808
+
+// MetricsArgs serves the node's /healthz and /metrics on its own address
+// (--health-address), for Metric. For Options.NodeArgs, with others.
+func MetricsArgs(n *Node) []string {
+	return []string{"--health-address=" + net.JoinHostPort(n.IP.String(), strconv.Itoa(MetricsPort))}
+}
+
+// Metric sums the samples of one metric family on the node's /metrics
+// (MetricsArgs): every series whose labels include want.
+func (n *Node) Metric(name string, want map[string]string) (float64, error) {
+	resp, err := http.Get("http://" + net.JoinHostPort(n.IP.String(), strconv.Itoa(MetricsPort)) + "/metrics") //nolint:noctx // a test's scrape
+	if err != nil {
+		return 0, fmt.Errorf("fleet: %s metrics: %w", n.Name, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0, fmt.Errorf("fleet: %s metrics: %w", n.Name, err)
+	}
+	mf, ok := families[name]
+	if !ok {
+		return 0, fmt.Errorf("fleet: %s exports no %s", n.Name, name)
+	}
+	var sum float64
+	for _, m := range mf.GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		match := true
+		for k, v := range want {
+			match = match && labels[k] == v
+		}
+		if !match {
+			continue
+		}
+		switch {
+		case m.GetCounter() != nil:
+			sum += m.GetCounter().GetValue()
+		case m.GetGauge() != nil:
+			sum += m.GetGauge().GetValue()
+		}
+	}
+	return sum, nil
 }

@@ -101,7 +101,9 @@ func (f *Fleet) Publish(t testing.TB, channel, version string, r Release) {
 	t.Helper()
 	prefix := channel + "/" + version + "/"
 	for _, file := range r.Files {
-		f.MinIO.Put(t, f.bucket, prefix+file.Name, file.Content())
+		// With a stored checksum, which the publish records: peers send
+		// only files whose manifest has one.
+		f.MinIO.PutChecksummed(t, f.bucket, prefix+file.Name, file.Content())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

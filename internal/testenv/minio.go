@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 const (
@@ -275,6 +276,22 @@ func (m *MinIO) Put(t testing.TB, bucket, key string, body []byte) {
 	t.Helper()
 	if err := m.TryPut(bucket, key, body); err != nil {
 		t.Fatalf("testenv: %v", err)
+	}
+}
+
+// PutChecksummed uploads body with a CRC64NVME checksum that MinIO
+// stores, so that a publish records it in the manifest (what peer
+// distribution needs to take a file from a peer).
+func (m *MinIO) PutChecksummed(t testing.TB, bucket, key string, body []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := m.s3Client().PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body),
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc64nvme,
+	})
+	if err != nil {
+		t.Fatalf("testenv: put s3://%s/%s with a checksum: %v", bucket, key, err)
 	}
 }
 

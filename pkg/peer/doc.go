@@ -18,7 +18,8 @@
 // 404 when the node does not hold the release (or holds another publish
 // of its name, or one fetched with a volume's own credentials, or the
 // dataset or file is not in it); 405 for anything but GET; 416 for a range
-// outside the file; 429 when all upload streams are busy; 503 when the
+// outside the file; 429 when all upload streams are busy (at once for a
+// request that may not wait, else once its wait is over); 503 when the
 // node is fetching the release but the bytes were not journaled within
 // the wait. Nothing but ranges of files of releases is ever read, and
 // paths are checked as manifest paths before they touch the filesystem.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -40,6 +41,30 @@ func (l *uploadLimit) tryAcquire() bool {
 	case l.slots <- struct{}{}:
 		return true
 	default:
+		return false
+	}
+}
+
+// acquire takes a stream slot, waiting for one up to until (a caller that
+// is willing to wait for the bytes waits for a stream too: in a swarm,
+// the children of a part all ask for it the moment it arrives); false
+// when none came free in time or ctx ended.
+func (l *uploadLimit) acquire(ctx context.Context, until time.Time) bool {
+	if l.tryAcquire() {
+		return true
+	}
+	d := time.Until(until)
+	if d <= 0 {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case l.slots <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	case <-ctx.Done():
 		return false
 	}
 }

@@ -111,7 +111,9 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 //  3. open the range in the Store, which may wait for journaled bytes;
 //  4. take an upload stream, or answer 429: a request waiting in (3)
 //     holds none, so waiting callers cannot starve the ones that can be
-//     served;
+//     served; a request that may wait (X-Hydra-Wait) waits for a stream
+//     too, within what is left of its wait, one that may not gets 429 at
+//     once;
 //  5. send the bytes within the upload cap.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// (1)
@@ -135,6 +137,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// (3)
+	until := time.Now().Add(wait)
 	body, err := s.opts.Store.OpenRange(r.Context(), req, wait)
 	if err != nil {
 		s.storeFailed(w, r, node, req, err)
@@ -142,7 +145,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer body.Close() //nolint:errcheck // read-only
 	// (4)
-	if !s.limit.tryAcquire() {
+	if !s.limit.acquire(r.Context(), until) {
 		w.Header().Set("Retry-After", "1")
 		s.refuse(w, refusal(http.StatusTooManyRequests, "upload streams: all %d busy", s.opts.Streams))
 		return

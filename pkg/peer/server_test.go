@@ -356,9 +356,25 @@ func TestServerStreams(t *testing.T) {
 		if st.Closed() != 2 {
 			t.Errorf("%d readers of refused requests closed, want 2", st.Closed())
 		}
+		// A caller that may wait for the bytes waits for a stream too,
+		// and is served once the first transfer ends.
+		waited := make(chan error, 1)
+		var late bytes.Buffer
+		go func() {
+			_, err := c.ReadRange(context.Background(), ts.addr, testSecret, r, 10*time.Second, &late)
+			waited <- err
+		}()
+		select {
+		case err := <-waited:
+			t.Errorf("a caller willing to wait was answered while the stream was busy: %v", err)
+		case <-time.After(300 * time.Millisecond):
+		}
 		close(first.release)
 		if err := <-done; err != nil || !bytes.Equal(got.Bytes(), data) {
 			t.Errorf("the first request: %v, %d bytes", err, got.Len())
+		}
+		if err := <-waited; err != nil || !bytes.Equal(late.Bytes(), data) {
+			t.Errorf("the waiting request: %v, %d bytes", err, late.Len())
 		}
 	})
 	t.Run("waiting holds no stream", func(t *testing.T) {
