@@ -113,8 +113,13 @@ func (p *PeerRoutes) ReadRange(ctx context.Context, to release.Peer, r peer.Rang
 // PeerJoinWait bounds how long a download the manager names no peers for
 // waits for them. Several nodes staging a new release at once would
 // otherwise each fetch it from the origin until their reports reach the
-// manager and its answer reaches them.
-const PeerJoinWait = 2 * time.Second
+// manager and its answer reaches them. After peerAloneAfter the node asks
+// the manager directly: a node alone with the release (no one else
+// fetches or holds it) starts then, not at the end of the wait.
+const (
+	PeerJoinWait   = 2 * time.Second
+	peerAloneAfter = 700 * time.Millisecond
+)
 
 // named reports whether the current desired state names peers for the
 // release (any publish of the name).
@@ -157,6 +162,8 @@ func (a *Agent) awaitPeers(ctx context.Context, channel, version string) {
 	a.reportSoon()
 	deadline := time.NewTimer(PeerJoinWait)
 	defer deadline.Stop()
+	alone := time.NewTimer(peerAloneAfter)
+	defer alone.Stop()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for !r.named(channel, version) {
@@ -166,7 +173,33 @@ func (a *Agent) awaitPeers(ctx context.Context, channel, version string) {
 		case <-deadline.C:
 			a.log().V(4).Info("no peers named in time; downloading from the origin", "channel", channel, "release", version)
 			return
+		case <-alone.C:
+			// The manager has had our report for a while: if its answer
+			// now names no one, no one else has or fetches the release.
+			d, err := a.opts.Client.Desired(ctx, a.opts.Node, 0, 0)
+			if err != nil {
+				continue
+			}
+			a.offerDesired(d)
+			if !r.named(channel, version) {
+				a.log().V(4).Info("no peers for the release; downloading from the origin", "channel", channel, "release", version)
+				return
+			}
 		case <-tick.C:
 		}
+	}
+}
+
+// offerDesired takes a desired state fetched outside the long poll when
+// it is newer than the one the agent has.
+func (a *Agent) offerDesired(d release.Desired) {
+	a.mu.Lock()
+	newer := !a.have || d.Index > a.desired.Index
+	if newer {
+		a.desired, a.have = d, true
+	}
+	a.mu.Unlock()
+	if newer {
+		a.Poke()
 	}
 }

@@ -230,12 +230,23 @@ func (w *partWriter) Write(p []byte) (int, error) {
 func (c *Cache) committer(run *fetchRun, results <-chan partDone, done map[partKey]uint64, j *journal) error {
 	ticker := time.NewTicker(c.commit)
 	defer ticker.Stop()
-	var batch []partDone
-	var failed error
+	// While peers wait for parts of this download, finished parts are
+	// journaled (and so served) at once rather than once per interval,
+	// at most one sync per peerCommitInterval.
+	soon := time.NewTimer(time.Hour)
+	soon.Stop()
+	defer soon.Stop()
+	var (
+		batch     []partDone
+		failed    error
+		lastFlush time.Time
+		armed     bool
+	)
 	flush := func() {
 		if len(batch) == 0 || failed != nil {
 			return
 		}
+		lastFlush = time.Now()
 		if err := syncFS(run.tmp); err != nil {
 			failed = err
 			return
@@ -255,6 +266,17 @@ func (c *Cache) committer(run *fetchRun, results <-chan partDone, done map[partK
 		run.serve.add(batch)
 		batch = batch[:0]
 	}
+	flushForPeers := func() {
+		if len(batch) == 0 || armed {
+			return
+		}
+		if wait := peerCommitInterval - time.Since(lastFlush); wait > 0 {
+			soon.Reset(wait)
+			armed = true
+			return
+		}
+		flush()
+	}
 	for {
 		select {
 		case p, ok := <-results:
@@ -263,9 +285,17 @@ func (c *Cache) committer(run *fetchRun, results <-chan partDone, done map[partK
 				return failed
 			}
 			batch = append(batch, p)
-			if len(batch) >= 64 {
+			switch {
+			case len(batch) >= 64:
 				flush()
+			case run.serve.waited():
+				flushForPeers()
 			}
+		case <-run.serve.demanded():
+			flushForPeers()
+		case <-soon.C:
+			armed = false
+			flush()
 		case <-ticker.C:
 			flush()
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -279,11 +280,42 @@ type serving struct {
 	avail   map[partKey]bool
 	changed chan struct{}
 	ended   bool
+	// waiters counts the peers' requests waiting for parts; demand wakes
+	// the committer when one starts to wait.
+	waiters atomic.Int32
+	demand  chan struct{}
+}
+
+// peerCommitInterval spaces the commits made early for waiting peers: a
+// sync of the filesystem each, so not one per small file.
+const peerCommitInterval = 20 * time.Millisecond
+
+// wait counts a peer's request waiting for parts and asks the committer
+// to journal what it has; the returned func ends the wait.
+func (s *serving) wait() func() {
+	s.waiters.Add(1)
+	select {
+	case s.demand <- struct{}{}:
+	default:
+	}
+	return func() { s.waiters.Add(-1) }
+}
+
+// waited reports whether a peer waits for parts now.
+func (s *serving) waited() bool { return s != nil && s.waiters.Load() > 0 }
+
+// demanded is the channel of wait's wake-ups; nil (never ready) without
+// serving.
+func (s *serving) demanded() <-chan struct{} {
+	if s == nil {
+		return nil
+	}
+	return s.demand
 }
 
 func newServing(files []plannedFile, done map[partKey]uint64) *serving {
 	s := &serving{files: make(map[string]plannedFile, len(files)), avail: make(map[partKey]bool, len(done)),
-		changed: make(chan struct{})}
+		changed: make(chan struct{}), demand: make(chan struct{}, 1)}
 	for _, f := range files {
 		s.files[f.dataset+"/"+f.file.Path] = f
 	}
@@ -373,7 +405,7 @@ func (c *Cache) OpenRange(ctx context.Context, r peer.RangeRequest, wait time.Du
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		rc, changed, err := c.openRange(r)
+		rc, sv, changed, err := c.openRange(r)
 		if err == nil || (!errors.Is(err, peer.ErrNotYet) && !errors.Is(err, peer.ErrNotHeld)) {
 			return rc, err
 		}
@@ -384,18 +416,22 @@ func (c *Cache) OpenRange(ctx context.Context, r peer.RangeRequest, wait time.Du
 		// Not here yet: wait for the download's next journaled parts,
 		// or poll for one to start (or to install).
 		step := min(left, 200*time.Millisecond)
+		done := func() {}
 		if changed != nil {
 			step = left
+			done = sv.wait()
 		}
 		t := time.NewTimer(step)
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			done()
 			return nil, ctx.Err()
 		case <-changed:
 		case <-t.C:
 		}
 		t.Stop()
+		done()
 	}
 }
 
@@ -420,18 +456,18 @@ func checkPeerRange(r peer.RangeRequest) error {
 
 // openRange answers once: the bytes, or ErrNotYet with the channel that
 // says when to look again, or ErrNotHeld.
-func (c *Cache) openRange(r peer.RangeRequest) (io.ReadCloser, <-chan struct{}, error) {
+func (c *Cache) openRange(r peer.RangeRequest) (io.ReadCloser, *serving, <-chan struct{}, error) {
 	if c.StoredAs(r.Channel, r.Version, r.Identity) {
 		if c.volumeFetched(r.Channel, r.Version) {
 			// A volume's credentials read some of it, or the node's have
 			// not proved peer bytes yet: not for other nodes.
-			return nil, nil, fmt.Errorf("%w: release %s/%s is not proved readable by the node's credentials", peer.ErrNotHeld, r.Channel, r.Version)
+			return nil, nil, nil, fmt.Errorf("%w: release %s/%s is not proved readable by the node's credentials", peer.ErrNotHeld, r.Channel, r.Version)
 		}
 		// Installed files are verified, read-only and the only entries of
 		// store/ besides directories: the file's own size bounds the range.
 		path := filepath.Join(c.layout.StoreDir(r.Channel, r.Version), r.Dataset, filepath.FromSlash(r.Path))
 		rc, err := openSection(path, -1, r.Off, r.N)
-		return rc, nil, err
+		return rc, nil, nil, err
 	}
 	c.mu.Lock()
 	var sv *serving
@@ -440,23 +476,23 @@ func (c *Cache) openRange(r peer.RangeRequest) (io.ReadCloser, <-chan struct{}, 
 	}
 	c.mu.Unlock()
 	if sv == nil {
-		return nil, nil, fmt.Errorf("%w: release %s/%s (%s)", peer.ErrNotHeld, r.Channel, r.Version, r.Identity)
+		return nil, nil, nil, fmt.Errorf("%w: release %s/%s (%s)", peer.ErrNotHeld, r.Channel, r.Version, r.Identity)
 	}
 	f, known, ok, changed := sv.covered(r.Dataset, r.Path, r.Off, r.N, c.partSize)
 	switch {
 	case !known:
-		return nil, nil, fmt.Errorf("%w: %s/%s has no file %s/%s", peer.ErrNotHeld, r.Channel, r.Version, r.Dataset, r.Path)
+		return nil, nil, nil, fmt.Errorf("%w: %s/%s has no file %s/%s", peer.ErrNotHeld, r.Channel, r.Version, r.Dataset, r.Path)
 	case r.N > f.file.Size-r.Off || r.Off > f.file.Size:
-		return nil, nil, peer.ErrOutOfRange
+		return nil, nil, nil, peer.ErrOutOfRange
 	case !ok:
-		return nil, changed, fmt.Errorf("%w: %s/%s %s/%s bytes %d+%d", peer.ErrNotYet, r.Channel, r.Version, r.Dataset, r.Path, r.Off, r.N)
+		return nil, sv, changed, fmt.Errorf("%w: %s/%s %s/%s bytes %d+%d", peer.ErrNotYet, r.Channel, r.Version, r.Dataset, r.Path, r.Off, r.N)
 	}
 	rc, err := openSection(f.path, f.file.Size, r.Off, r.N)
 	if errors.Is(err, peer.ErrNotHeld) {
 		// Renamed into store/ between the two looks: look again.
-		return nil, changed, fmt.Errorf("%w: %w", peer.ErrNotYet, err)
+		return nil, sv, changed, fmt.Errorf("%w: %w", peer.ErrNotYet, err)
 	}
-	return rc, nil, err
+	return rc, nil, nil, err
 }
 
 // openSection opens bytes [off, off+n) of the regular file at path,

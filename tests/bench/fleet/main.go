@@ -68,7 +68,7 @@ func parseAndRun(ctx context.Context) error {
 
 func parseConfig(fs *flag.FlagSet, args []string) (config, error) {
 	nodes := fs.String("nodes", envOr("BENCH_FLEET_NODES", "1,2,4,8"), "fleet sizes, comma-separated (env BENCH_FLEET_NODES)")
-	peers := fs.String("peers", envOr("BENCH_FLEET_PEERS", "off"), "peer modes to run, comma-separated: off (origin only), on (--peer-listen on every node) (env BENCH_FLEET_PEERS)")
+	peers := fs.String("peers", envOr("BENCH_FLEET_PEERS", "off,on"), "peer modes to run, comma-separated: off (origin only), on (--peer-listen on every node) (env BENCH_FLEET_PEERS)")
 	size := fs.Int64("size", envInt64("BENCH_FLEET_SIZE", 256<<20), "bytes in the release (env BENCH_FLEET_SIZE)")
 	nodeRate := fs.Int64("node-rate", envInt64("BENCH_FLEET_NODE_RATE", 40e6), "each node's link, bytes/s each way (env BENCH_FLEET_NODE_RATE)")
 	originRate := fs.Int64("origin-rate", envInt64("BENCH_FLEET_ORIGIN_RATE", 40e6), "the origin's link into the fleet, bytes/s; 0 unshaped (env BENCH_FLEET_ORIGIN_RATE)")
