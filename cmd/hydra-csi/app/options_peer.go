@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/hydra-csi/hydra/pkg/cache"
 	"github.com/hydra-csi/hydra/pkg/release"
 )
 
@@ -29,10 +30,21 @@ type peerOptions struct {
 	// Zone is reported to the manager for nodes without a Kubernetes
 	// Node zone label.
 	Zone string
+	// PartSize is the size of the ranges downloads fetch; empty picks
+	// cache.DefaultPartSize, or PeerPartSize with peers.
+	PartSize string
 
 	peerUploadBytes int64
 	peerMinBytes    int64
+	partBytes       int64
 }
+
+// PeerPartSize is the part size of nodes that fetch from peers: a part is
+// passed on once it is whole, so smaller parts pipeline better (in the
+// fleet benchmark the last of 8 nodes was ready 1.8× later than one node
+// alone with 16 MiB parts, 1.35× with 2 MiB). Every node of a fleet must
+// use the same size: peers number parts alike.
+const PeerPartSize = 2 << 20
 
 func defaultPeerOptions() peerOptions {
 	return peerOptions{PeerUploadRate: "64Mi", PeerUploadStreams: 8, PeerMinRate: "1Mi"}
@@ -45,10 +57,31 @@ func (o *peerOptions) addPeerFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.PeerUploadStreams, "peer-upload-streams", o.PeerUploadStreams, "requests of peers served at once; more wait (429)")
 	fs.StringVar(&o.PeerMinRate, "peer-min-rate", o.PeerMinRate, "bytes per second under which a transfer from a peer is dropped and the part taken from elsewhere")
 	fs.StringVar(&o.Zone, "zone", o.Zone, "this node's zone, reported to the manager; the Kubernetes Node's topology.kubernetes.io/zone label wins when the manager sees one")
+	fs.StringVar(&o.PartSize, "part-size", o.PartSize, "size of the ranges downloads fetch, 1Mi to 64Mi (default 16Mi, or 2Mi with --peer-listen; keep it alike on every node of a fleet)")
+}
+
+// validatePartSize reads --part-size, or picks its default.
+func (o *peerOptions) validatePartSize() error {
+	switch {
+	case o.PartSize != "":
+		n, err := parseSize(o.PartSize)
+		if err != nil || n < cache.MinPartSize || n > cache.MaxPartSize {
+			return fmt.Errorf("--part-size %q: want a size from 1Mi to 64Mi", o.PartSize)
+		}
+		o.partBytes = n
+	case o.PeerListen != "":
+		o.partBytes = PeerPartSize
+	default:
+		o.partBytes = cache.DefaultPartSize
+	}
+	return nil
 }
 
 func (o *peerOptions) validatePeer() error {
 	if err := release.ValidateText("--zone", o.Zone, release.MaxZoneLength); err != nil {
+		return err
+	}
+	if err := o.validatePartSize(); err != nil {
 		return err
 	}
 	if o.PeerListen == "" {

@@ -145,7 +145,8 @@ func startNode(opts Options, cl *client.Client, reg prometheus.Registerer, keys 
 	if err != nil {
 		return nil, err
 	}
-	copts := cache.Options{Root: opts.CacheRoot, Reader: source.NewReaderMux(source.FetchOptions{}), Registerer: reg}
+	copts := cache.Options{Root: opts.CacheRoot, Reader: source.NewReaderMux(source.FetchOptions{}), Registerer: reg,
+		PartSize: opts.partBytes}
 	aopts := agent.Options{Node: opts.NodeID, Client: cl, Registerer: reg, Keyring: keys,
 		PartialGrace: opts.PartialDownloadGrace, Staged: staged}
 	if peers != nil {
