@@ -4,7 +4,6 @@ package fleet
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hydra-csi/hydra/internal/testenv"
 )
 
 // stopGrace is how long Stop waits after SIGTERM before SIGKILL.
@@ -66,7 +67,7 @@ func (n *Network) command(t testing.TB, ns *Netns, log, name string, env, argv [
 	t.Cleanup(func() {
 		p.Stop()
 		if t.Failed() {
-			t.Logf("fleet: %s log (%s), last %d bytes:\n%s", name, p.Log, logTail, tail(p.Log, logTail))
+			t.Logf("fleet: %s log (%s), last %d bytes:\n%s", name, p.Log, logTail, testenv.ReadTail(p.Log, logTail))
 		}
 	})
 	return p
@@ -148,7 +149,7 @@ func (p *Proc) signal(sig syscall.Signal, grace time.Duration) {
 }
 
 // Tail is the last n bytes of the log.
-func (p *Proc) Tail(n int64) string { return tail(p.Log, n) }
+func (p *Proc) Tail(n int64) string { return testenv.ReadTail(p.Log, n) }
 
 // procSet is every Proc of a network, for teardown and its check.
 type procSet struct {
@@ -182,21 +183,4 @@ func (s *procSet) alive() []string {
 		}
 	}
 	return out
-}
-
-// tail returns the last n bytes of a file, or why it could not.
-func tail(path string, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return err.Error()
-	}
-	defer f.Close()
-	if info, err := f.Stat(); err == nil && info.Size() > n {
-		_, _ = f.Seek(-n, io.SeekEnd)
-	}
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return err.Error()
-	}
-	return string(b)
 }

@@ -92,13 +92,13 @@ func StartMinIOOn(t testing.TB, host string) *MinIO {
 			t.Cleanup(func() {
 				m.Stop()
 				if t.Failed() {
-					t.Logf("testenv: MinIO log (%s), last %d bytes:\n%s", logPath, minioLogTail, readTail(logPath, minioLogTail))
+					t.Logf("testenv: MinIO log (%s), last %d bytes:\n%s", logPath, minioLogTail, ReadTail(logPath, minioLogTail))
 				}
 			})
 			return m
 		}
 		errs = append(errs, err)
-		t.Logf("testenv: MinIO attempt %d: %v\n%s", attempt+1, err, readTail(logPath, minioLogTail))
+		t.Logf("testenv: MinIO attempt %d: %v\n%s", attempt+1, err, ReadTail(logPath, minioLogTail))
 	}
 	t.Fatalf("testenv: MinIO did not start: %v", errors.Join(errs...))
 	return nil
@@ -324,8 +324,9 @@ func (m *MinIO) Env() []string {
 	}
 }
 
-// readTail returns the last n bytes of a file, or why it could not.
-func readTail(path string, n int64) string {
+// ReadTail returns the last n bytes of a file (a process's log, for a
+// failure message), or why it could not.
+func ReadTail(path string, n int64) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return err.Error()

@@ -8,10 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
+	"github.com/hydra-csi/hydra/internal/benchenv"
 	"github.com/hydra-csi/hydra/pkg/client"
 	"github.com/hydra-csi/hydra/pkg/release"
 )
@@ -40,7 +40,7 @@ type bench struct {
 // setup prepares the bench; on error, the returned bench (when not nil)
 // still has to be closed.
 func setup(ctx context.Context, cfg config) (*bench, error) {
-	b := &bench{cfg: cfg, toolsDir: cfg.toolsDir, machine: describeMachine()}
+	b := &bench{cfg: cfg, toolsDir: cfg.toolsDir, machine: benchenv.Machine()}
 	if err := b.prepareDirs(); err != nil {
 		return nil, err
 	}
@@ -193,7 +193,7 @@ func (b *bench) publish(ctx context.Context, s shape) error {
 func (b *bench) measureAll(ctx context.Context) ([]sample, error) {
 	var out []sample
 	for _, s := range b.cfg.shapes {
-		log.Printf("shape %s (%d bytes); load average %s", s.Name(), s.Bytes(), loadAverage()) //nolint:gosec // G706: our own values
+		log.Printf("shape %s (%d bytes); load average %s", s.Name(), s.Bytes(), benchenv.LoadAverage()) //nolint:gosec // G706: our own values
 		for round := range b.cfg.warmup + b.cfg.rounds {
 			for _, c := range b.cfg.contenders {
 				smp, err := b.runOne(ctx, c, s, round)
@@ -261,39 +261,4 @@ func (b *bench) close() error {
 		return b.scratch.close()
 	}
 	return nil
-}
-
-// describeMachine is one line on the CPU, core count, memory and kernel.
-func describeMachine() string {
-	model := "unknown CPU"
-	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.SplitSeq(string(raw), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	var mem string
-	if raw, err := os.ReadFile("/proc/meminfo"); err == nil {
-		line, _, _ := strings.Cut(string(raw), "\n")
-		var kib int64
-		if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kib); err == nil {
-			mem = fmt.Sprintf("%.0f GiB RAM", float64(kib)/(1<<20))
-		}
-	}
-	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return fmt.Sprintf("%s, %d cores, %s, Linux %s", model, runtime.NumCPU(), mem, strings.TrimSpace(string(kernel)))
-}
-
-func loadAverage() string {
-	raw, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(raw))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/hydra-csi/hydra/internal/benchenv"
 )
 
 // The download goals (docs/benchmarks.md, "Download benchmark"), checked for hydra on every shape.
@@ -101,9 +103,9 @@ func aggregate(shapeName, contender string, samples []sample) row {
 	if len(mbps) == 0 {
 		return r
 	}
-	r.MBps, r.MinMBps, r.MaxMBps = median(mbps), slices.Min(mbps), slices.Max(mbps)
-	r.CPUPerGB, r.RSSMiB, r.MaxRSSMiB = median(cpu), median(rss), slices.Max(rss)
-	r.ServerCPUPerGB = median(srv)
+	r.MBps, r.MinMBps, r.MaxMBps = benchenv.Median(mbps), slices.Min(mbps), slices.Max(mbps)
+	r.CPUPerGB, r.RSSMiB, r.MaxRSSMiB = benchenv.Median(cpu), benchenv.Median(rss), slices.Max(rss)
+	r.ServerCPUPerGB = benchenv.Median(srv)
 	return r
 }
 
@@ -151,18 +153,7 @@ func pairedRatio(shapeName, other string, samples []sample) float64 {
 	if len(ratios) == 0 {
 		return 0
 	}
-	return median(ratios)
-}
-
-// median of a non-empty slice; the mean of the middle two for even sizes.
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
+	return benchenv.Median(ratios)
 }
 
 // markdown renders the tables and the goals.

@@ -10,21 +10,6 @@ import (
 	"testing"
 )
 
-func TestMedian(t *testing.T) {
-	for _, tc := range []struct {
-		in   []float64
-		want float64
-	}{
-		{[]float64{3}, 3},
-		{[]float64{5, 1, 3}, 3},
-		{[]float64{4, 1, 3, 2}, 2.5},
-	} {
-		if got := median(tc.in); got != tc.want {
-			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
-		}
-	}
-}
-
 // samplesOf makes one run per MB/s value; 1 GB each, so CPU seconds are
 // CPU-s/GB.
 func samplesOf(shapeName, contender string, cpu float64, rssKiB int64, mbps ...float64) []sample {

@@ -29,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hydra-csi/hydra/internal/benchenv"
 	"github.com/hydra-csi/hydra/internal/fleet"
 )
 
@@ -155,7 +156,7 @@ func run(ctx context.Context, cfg config) error {
 			}
 		}
 	}
-	rep := newReport(cfg, samples, describeMachine()+"; hydra built from "+revision, time.Since(started))
+	rep := newReport(cfg, samples, benchenv.Machine()+"; hydra built from "+revision, time.Since(started))
 	return rep.write(os.Stdout, cfg.outDir)
 }
 
@@ -178,7 +179,7 @@ func build(ctx context.Context, goCmd, dir string) (fleet.Binaries, string, erro
 // measure runs one fleet: start, publish, stage everywhere, check, tear
 // down. The clock runs from the stage calls to the last node's answer.
 func measure(ctx context.Context, cfg config, bins fleet.Binaries, n int, peers bool, round int) (sample, error) {
-	s := sample{Nodes: n, Peers: peers, Round: round, Bytes: cfg.size, LoadBefore: loadAverage()}
+	s := sample{Nodes: n, Peers: peers, Round: round, Bytes: cfg.size, LoadBefore: benchenv.LoadAverage()}
 	logPath := filepath.Join(cfg.outDir, fmt.Sprintf("%s.log", s.name()))
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -206,7 +207,7 @@ func measure(ctx context.Context, cfg config, bins fleet.Binaries, n int, peers 
 		f.WaitReady(t, time.Minute, "bench", "v1")
 		f.VerifyStores(t, "bench", "v1", r)
 	})
-	s.LoadAfter = loadAverage()
+	s.LoadAfter = benchenv.LoadAverage()
 	if len(failures) > 0 {
 		return s, fmt.Errorf("%s failed (log %s): %s", s.name(), logPath, strings.Join(failures, "; "))
 	}

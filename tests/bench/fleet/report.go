@@ -8,10 +8,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
-	"slices"
 	"strings"
 	"time"
+
+	"github.com/hydra-csi/hydra/internal/benchenv"
 )
 
 // The goals of peer distribution (docs/benchmarks.md, "Fleet benchmark"),
@@ -88,7 +88,7 @@ func newReport(cfg config, samples []sample, machine string, took time.Duration)
 			if len(last) == 0 {
 				continue
 			}
-			x := row{Nodes: n, Peers: peers, Runs: len(last), LastSec: median(last), Copies: median(copies)}
+			x := row{Nodes: n, Peers: peers, Runs: len(last), LastSec: benchenv.Median(last), Copies: benchenv.Median(copies)}
 			if n == 1 {
 				one = x.LastSec
 			}
@@ -99,17 +99,6 @@ func newReport(cfg config, samples []sample, machine string, took time.Duration)
 		}
 	}
 	return r
-}
-
-// median of a non-empty slice; the mean of the middle two for even sizes.
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // markdown renders the table and the goals.
@@ -176,40 +165,4 @@ func (r *report) write(w io.Writer, dir string) error {
 	}
 	_, err = fmt.Fprintf(w, "\nWritten to %s: results.md, results.json and a log per run.\n", dir)
 	return err
-}
-
-// describeMachine names the CPU, cores, RAM and kernel.
-func describeMachine() string {
-	model := "unknown CPU"
-	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.SplitSeq(string(raw), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	var mem string
-	if raw, err := os.ReadFile("/proc/meminfo"); err == nil {
-		line, _, _ := strings.Cut(string(raw), "\n")
-		var kib int64
-		if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kib); err == nil {
-			mem = fmt.Sprintf("%.0f GiB RAM", float64(kib)/(1<<20))
-		}
-	}
-	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return fmt.Sprintf("%s, %d cores, %s, Linux %s", model, runtime.NumCPU(), mem, strings.TrimSpace(string(kernel)))
-}
-
-// loadAverage is the 1-, 5- and 15-minute load.
-func loadAverage() string {
-	raw, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(raw))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }

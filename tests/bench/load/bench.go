@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/hydra-csi/hydra/internal/benchenv"
 )
 
 // settle is the pause between the last node's registration and the
@@ -49,10 +51,10 @@ func run(ctx context.Context, cfg config) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &report{Machine: describeMachine(), Revision: rev, Config: cfg.describe()}
+	rep := &report{Machine: benchenv.Machine(), Revision: rev, Config: cfg.describe()}
 	for i, st := range cfg.stores {
 		log.Printf("store %s: %d agents, %d channels, %.1f publishes/s for %v; load average %s", //nolint:gosec // G706: our own values
-			st, cfg.agents, cfg.channels, cfg.publishRate(), cfg.duration, loadAverage())
+			st, cfg.agents, cfg.channels, cfg.publishRate(), cfg.duration, benchenv.LoadAverage())
 		rng := rand.New(rand.NewPCG(cfg.seed, uint64(i))) //nolint:gosec // G404: a reproducible load, no secret
 		res, err := runStore(ctx, cfg, st, bin, work, out, rng)
 		if err != nil {
@@ -167,7 +169,7 @@ func runStore(ctx context.Context, cfg config, storeName, bin, work, out string,
 	log.Printf("  %d nodes registered and polling after %v", cfg.agents, time.Since(t).Round(time.Millisecond))
 	sleep(ctx, settle)
 
-	start, loadStart := time.Now(), loadAverage()
+	start, loadStart := time.Now(), benchenv.LoadAverage()
 	smp.setOrigin(start)
 	statusCtx, stopStatus := context.WithCancel(ctx)
 	statusRng := rand.New(rand.NewPCG(rng.Uint64(), 0)) //nolint:gosec // G404: a reproducible load
@@ -179,7 +181,7 @@ func runStore(ctx context.Context, cfg config, storeName, bin, work, out string,
 	stopStatus()
 	// The measured phase is the publish schedule's; publishes still in
 	// flight at its end were waited for, and count.
-	end, loadEnd := start.Add(cfg.duration), loadAverage()
+	end, loadEnd := start.Add(cfg.duration), benchenv.LoadAverage()
 	pubs := pub.publications()
 	drained := fl.drain(ctx, pubs, cfg.drain)
 	if err := ctx.Err(); err != nil {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 )
@@ -122,45 +121,10 @@ func (r *report) write(w io.Writer, dir string) error {
 	return err
 }
 
-// describeMachine is one line on the CPU, core count, memory and kernel.
-func describeMachine() string {
-	model := "unknown CPU"
-	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.SplitSeq(string(raw), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	var mem string
-	if raw, err := os.ReadFile("/proc/meminfo"); err == nil {
-		line, _, _ := strings.Cut(string(raw), "\n")
-		var kib int64
-		if _, err := fmt.Sscanf(line, "MemTotal: %d kB", &kib); err == nil {
-			mem = fmt.Sprintf("%.0f GiB RAM", float64(kib)/(1<<20))
-		}
-	}
-	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	return fmt.Sprintf("%s, %d cores, %s, Linux %s", model, runtime.NumCPU(), mem, strings.TrimSpace(string(kernel)))
-}
-
 // firstField is the first word of s, "?" if none.
 func firstField(s string) string {
 	if f := strings.Fields(s); len(f) > 0 {
 		return f[0]
 	}
 	return "?"
-}
-
-func loadAverage() string {
-	raw, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(raw))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
