@@ -13,9 +13,9 @@ import (
 // the manager names no peers for or names unusable ones.
 func TestPeerRoutes(t *testing.T) {
 	id := release.Identity{Seq: 3, CreatedAt: time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)}
-	good := release.ReleasePeers{Channel: "ch", Version: "v3", Identity: id,
+	good := release.PeerSet{Channel: "ch", Version: "v3", Identity: id,
 		Swarm: []release.Peer{{Node: "a", Address: "10.0.0.1:7470"}, {Node: "b", Address: "10.0.0.2:7470"}}}
-	bad := release.ReleasePeers{Channel: "ch", Version: "v4",
+	bad := release.PeerSet{Channel: "ch", Version: "v4",
 		Holders: []release.Peer{{Node: "a", Address: "no-port"}}}
 	secret := strings.Repeat("ab", 32)
 	for _, tc := range []struct {
@@ -26,12 +26,12 @@ func TestPeerRoutes(t *testing.T) {
 		wantPlan   bool
 		wantSecret bool
 	}{
-		{"named", release.Desired{Index: 1, PeerSecret: secret, Peers: []release.ReleasePeers{good}}, "v3", id, true, true},
-		{"other publish", release.Desired{Index: 1, PeerSecret: secret, Peers: []release.ReleasePeers{good}}, "v3", release.Identity{Seq: 9}, false, true},
-		{"not named", release.Desired{Index: 1, PeerSecret: secret, Peers: []release.ReleasePeers{good}}, "v5", id, false, true},
-		{"no secret", release.Desired{Index: 1, Peers: []release.ReleasePeers{good}}, "v3", id, false, false},
-		{"short secret", release.Desired{Index: 1, PeerSecret: "abcd", Peers: []release.ReleasePeers{good}}, "v3", id, false, false},
-		{"invalid peers", release.Desired{Index: 1, PeerSecret: secret, Peers: []release.ReleasePeers{bad}}, "v4", release.Identity{}, false, true},
+		{"named", release.Desired{Index: 1, PeerSecret: secret, Peers: []release.PeerSet{good}}, "v3", id, true, true},
+		{"other publish", release.Desired{Index: 1, PeerSecret: secret, Peers: []release.PeerSet{good}}, "v3", release.Identity{Seq: 9}, false, true},
+		{"not named", release.Desired{Index: 1, PeerSecret: secret, Peers: []release.PeerSet{good}}, "v5", id, false, true},
+		{"no secret", release.Desired{Index: 1, Peers: []release.PeerSet{good}}, "v3", id, false, false},
+		{"short secret", release.Desired{Index: 1, PeerSecret: "abcd", Peers: []release.PeerSet{good}}, "v3", id, false, false},
+		{"invalid peers", release.Desired{Index: 1, PeerSecret: secret, Peers: []release.PeerSet{bad}}, "v4", release.Identity{}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := NewPeerRoutes("b", nil)

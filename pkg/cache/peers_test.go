@@ -105,7 +105,7 @@ func TestPeerFetchFromHolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	peers := &directPeers{stores: map[string]*cache.Cache{"a": holder}, sent: map[string]int64{},
-		plan: peer.NewPlan("b", release.ReleasePeers{Channel: "ch", Version: "v1",
+		plan: peer.NewPlan("b", release.PeerSet{Channel: "ch", Version: "v1",
 			Holders: []release.Peer{{Node: "a", Address: "10.0.0.1:7470"}}})}
 	node := e.newPeerCache(t, peers, nil, nil)
 	before := e.proxy.BytesServed()
@@ -147,7 +147,7 @@ func TestLyingPeer(t *testing.T) {
 	}
 	peers := &directPeers{stores: map[string]*cache.Cache{"liar": holder}, lie: map[string]bool{"liar": true},
 		sent: map[string]int64{},
-		plan: peer.NewPlan("b", release.ReleasePeers{Channel: "ch", Version: "v1",
+		plan: peer.NewPlan("b", release.PeerSet{Channel: "ch", Version: "v1",
 			Holders: []release.Peer{{Node: "liar", Address: "10.0.0.9:7470"}}})}
 	reg := prometheus.NewRegistry()
 	node := e.newPeerCache(t, peers, nil, reg)

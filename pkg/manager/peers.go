@@ -74,7 +74,7 @@ type swarm struct {
 // The zone → release → swarm map is built once for all nodes; a node
 // whose answer would name no peer but itself gets no entry for the
 // release.
-func planPeers(in peerInput) map[string][]release.ReleasePeers {
+func planPeers(in peerInput) map[string][]release.PeerSet {
 	members := in.members()
 	zones := map[string]*peerZone{}
 	for _, n := range members {
@@ -100,11 +100,11 @@ func planPeers(in peerInput) map[string][]release.ReleasePeers {
 			s.order(k)
 		}
 	}
-	out := map[string][]release.ReleasePeers{}
+	out := map[string][]release.PeerSet{}
 	for _, n := range members {
 		z := zones[n.zone]
 		for _, w := range n.wants {
-			rp := release.ReleasePeers{Channel: w.key.channel, Version: w.key.version, Identity: w.id,
+			rp := release.PeerSet{Channel: w.key.channel, Version: w.key.version, Identity: w.id,
 				Holders: pickHolders(n.peer.Node, z.holders[w.key]), Swarm: z.swarms[w.key].groupOf(n.peer.Node)}
 			if len(rp.Holders) == 0 && len(rp.Swarm) <= 1 {
 				continue

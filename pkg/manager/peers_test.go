@@ -63,7 +63,7 @@ func (f peerFleet) desired(name string) release.Desired {
 }
 
 // peersOf is what name is told of version's peers: nil when nothing.
-func peersOf(d release.Desired, version string) *release.ReleasePeers {
+func peersOf(d release.Desired, version string) *release.PeerSet {
 	for i, rp := range d.Peers {
 		if rp.Channel == "c" && rp.Version == version {
 			return &d.Peers[i]

@@ -42,7 +42,7 @@ type nodeAnswer struct {
 	// servesPeers: the node reports a peer address, so it is sent the
 	// peer secret.
 	servesPeers bool
-	peers       []release.ReleasePeers
+	peers       []release.PeerSet
 }
 
 // nodeRefreshInterval spaces the refreshes that node reports set off.
@@ -205,7 +205,7 @@ func (m *Manager) refresh(ctx context.Context, index uint64) error {
 // not change keep their index; the others get index 0, for the caller to
 // set.
 func nextSnapshot(prev snapshot, channels []release.DesiredChannel, views map[string][]release.DesiredView, nodes []release.NodeStatus,
-	peers map[string][]release.ReleasePeers) (snapshot, bool) {
+	peers map[string][]release.PeerSet) (snapshot, bool) {
 	next := snapshot{channels: channels, views: views, nodes: make(map[string]nodeAnswer, len(nodes))}
 	changed := !reflect.DeepEqual(prev.channels, channels) || !reflect.DeepEqual(prev.views, views) || len(prev.nodes) != len(nodes)
 	for _, n := range nodes {

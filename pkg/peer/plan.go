@@ -8,7 +8,7 @@ import (
 const DefaultFanout = 3
 
 // Plan is where one node takes the parts of one release from: the peers
-// the manager named (release.ReleasePeers) seen from the node Self.
+// the manager named (release.PeerSet) seen from the node Self.
 //
 // With holders (nodes that have the release installed), parts are spread
 // over them. Without, the swarm (every node of the zone fetching the
@@ -22,14 +22,14 @@ const DefaultFanout = 3
 // the hops overlap (a pipeline, not a tree of whole copies).
 type Plan struct {
 	Self    string
-	Peers   release.ReleasePeers
+	Peers   release.PeerSet
 	Fanout  int
 	selfIdx int
 }
 
 // NewPlan returns self's plan for peers; nil when there is no peer to
 // take anything from.
-func NewPlan(self string, peers release.ReleasePeers) *Plan {
+func NewPlan(self string, peers release.PeerSet) *Plan {
 	p := &Plan{Self: self, Peers: peers, Fanout: DefaultFanout, selfIdx: -1}
 	for i, m := range peers.Swarm {
 		if m.Node == self {

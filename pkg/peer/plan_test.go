@@ -24,7 +24,7 @@ func TestPlanTrees(t *testing.T) {
 		members := swarm(n)
 		plans := make(map[string]*Plan, n)
 		for _, m := range members {
-			plans[m.Node] = NewPlan(m.Node, release.ReleasePeers{Swarm: members})
+			plans[m.Node] = NewPlan(m.Node, release.PeerSet{Swarm: members})
 		}
 		served := map[string]int{}
 		const parts = 960
@@ -68,7 +68,7 @@ func TestPlanTrees(t *testing.T) {
 // from gets no plan.
 func TestPlanHoldersAndAvoid(t *testing.T) {
 	holders := []release.Peer{{Node: "h1", Address: "10.0.1.1:7470"}, {Node: "h2", Address: "10.0.1.2:7470"}}
-	p := NewPlan("n0", release.ReleasePeers{Holders: holders, Swarm: swarm(3)})
+	p := NewPlan("n0", release.PeerSet{Holders: holders, Swarm: swarm(3)})
 	hops := p.Route(0, nil)
 	if len(hops) < 2 || hops[0].Peer.Node != "h1" || hops[1].Peer.Node != "h2" || hops[0].Wait {
 		t.Fatalf("part 0: hops %+v, want the holders first, without waiting", hops)
@@ -83,11 +83,11 @@ func TestPlanHoldersAndAvoid(t *testing.T) {
 			}
 		}
 	}
-	if NewPlan("n0", release.ReleasePeers{Swarm: swarm(1)}) != nil {
+	if NewPlan("n0", release.PeerSet{Swarm: swarm(1)}) != nil {
 		t.Error("a swarm of the node alone gave a plan")
 	}
 	// Not counted in the swarm yet: ask members, never wait.
-	q := NewPlan("late", release.ReleasePeers{Swarm: swarm(4)})
+	q := NewPlan("late", release.PeerSet{Swarm: swarm(4)})
 	for _, h := range q.Route(5, nil) {
 		if h.Wait {
 			t.Errorf("a node outside the swarm waits on %s", h.Peer.Node)

@@ -228,7 +228,7 @@ type Desired struct {
 	PeerSecret string `json:"peerSecret,omitempty"`
 	// Peers names, per release this node is to fetch, where to take it
 	// from besides the origin; empty when it has no peers.
-	Peers []ReleasePeers `json:"peers,omitempty"`
+	Peers []PeerSet `json:"peers,omitempty"`
 }
 
 // DesiredChannel is one channel's state as a node needs it.

@@ -27,8 +27,8 @@ type Peer struct {
 	Address string `json:"address"`
 }
 
-// ReleasePeers names the peers one node fetches one release from.
-type ReleasePeers struct {
+// PeerSet names the peers one node fetches one release from.
+type PeerSet struct {
 	Channel string `json:"channel"`
 	// Version is the release (wire name "release").
 	Version  string   `json:"release"`
@@ -84,7 +84,7 @@ func (p Peer) validate() error {
 }
 
 // Validate checks what a node is told about one release's peers.
-func (r ReleasePeers) Validate() error {
+func (r PeerSet) Validate() error {
 	if err := ValidateChannelName(r.Channel); err != nil {
 		return err
 	}
