@@ -37,6 +37,12 @@ type Config struct {
 	// MinObjects, when set, is the fewest files a dataset may have: hydra
 	// publish refuses (and --version auto passes over) a version with fewer.
 	MinObjects int `json:"minObjects,omitempty"`
+	// Warm, when set, names the nodes that keep the head with no pod.
+	Warm *WarmConfig `json:"warm,omitempty"`
+	// NodeQuota, when positive, bounds the bytes of the channel's
+	// releases each node keeps; past it the node evicts what nothing
+	// needs, least recently used first (docs/node.md, disk budgets).
+	NodeQuota int64 `json:"nodeQuota,omitempty"`
 }
 
 // RolloutPolicy governs the readiness-drained rollout (docs/design.md §6).
@@ -86,6 +92,11 @@ func (c Config) Validate() error {
 		return invalid("rollout.reloadTimeout", c.Rollout.ReloadTimeout.String(), "must be positive")
 	case c.MinObjects < 0:
 		return invalid("minObjects", fmt.Sprint(c.MinObjects), "must not be negative")
+	case c.NodeQuota < 0 || c.NodeQuota > MaxReleaseSize:
+		return invalid("nodeQuota", fmt.Sprint(c.NodeQuota), "must be 0 (none) to %d bytes", int64(MaxReleaseSize))
+	}
+	if err := c.Warm.Validate(); err != nil {
+		return err
 	}
 	if c.RequireMarker != "" {
 		var fe *FieldError

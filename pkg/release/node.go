@@ -76,6 +76,10 @@ type NodeStatus struct {
 	// PeerServedBytes is everything the node served to peers since its
 	// plugin started.
 	PeerServedBytes int64 `json:"peerServedBytes,omitempty"`
+	// Labels are the labels the node plugin reports (--node-labels), for
+	// warm channels' selectors without Kubernetes; a Kubernetes Node's own
+	// labels win when the manager sees the Node.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // MaxNodeEntries bounds the releases and views one report may carry.
@@ -97,6 +101,9 @@ func (s NodeStatus) Validate() error {
 		if err := s.Peer.validate(); err != nil {
 			return prefixed("peer", err)
 		}
+	}
+	if err := validateLabels("labels", s.Labels); err != nil {
+		return err
 	}
 	if s.PeerServedBytes < 0 {
 		return invalid("peerServedBytes", fmt.Sprint(s.PeerServedBytes), "must not be negative")
@@ -243,6 +250,12 @@ type DesiredChannel struct {
 	// from a manager that does not send them.
 	HeadIdentity   Identity `json:"headIdentity,omitzero"`
 	PinnedIdentity Identity `json:"pinnedIdentity,omitzero"`
+	// Warm, when set (MediumDisk or MediumMemory), asks the node to keep
+	// the head (and a rollout's target) on that medium although no pod
+	// uses the channel: the node matches the channel's warm selector.
+	Warm string `json:"warm,omitempty"`
+	// NodeQuota is the channel's Config.NodeQuota (0: none).
+	NodeQuota int64 `json:"nodeQuota,omitempty"`
 }
 
 // DesiredView asks the node to point one pod's view at a release.
