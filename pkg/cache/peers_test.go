@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -270,5 +271,48 @@ func TestServeFromDownloadInFlight(t *testing.T) {
 	}
 	if _, err := c.OpenRange(ctx, peer.RangeRequest{Channel: "ch", Version: "v1", Dataset: "d", Path: "small", N: 1}, 0); !errors.Is(err, peer.ErrNotHeld) {
 		t.Errorf("a directory of an installed release: err = %v, want ErrNotHeld", err)
+	}
+}
+
+// TestPeerBytesNeedTheReadersCredentials: bytes a peer sent reach no
+// volume, and not the node's own credentials either, unless those
+// credentials can read the release at the origin: the access proof runs
+// for peer bytes as for a volume's download.
+func TestPeerBytesNeedTheReadersCredentials(t *testing.T) {
+	e := newAccessEnv(t) // the node's credentials read public/ only; alice private/ too; bob nothing
+	e.put(t, "private/v2/a.bin", bytes.NewReader(content("p2a", 3<<20+5)), types.ChecksumAlgorithmCrc64nvme)
+	e.put(t, "private/v2/b.bin", bytes.NewReader(content("p2b", 1000)), types.ChecksumAlgorithmCrc64nvme)
+	nodeAK, nodeSK := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
+	t.Setenv("AWS_ACCESS_KEY_ID", e.m.AccessKey) // the publisher lists with root's
+	t.Setenv("AWS_SECRET_ACCESS_KEY", e.m.SecretKey)
+	rel := e.publish(t, "private", "v2", 2, map[string]string{"idx": "private/v2/"})
+	t.Setenv("AWS_ACCESS_KEY_ID", nodeAK)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", nodeSK)
+
+	// A holder whose node credentials read everything (root).
+	root, err := source.NewCredentials(e.m.AccessKey, e.m.SecretKey, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := e.newPeerCache(t, nil, source.NewReaderMux(source.FetchOptions{Endpoint: e.proxy.URL, Credentials: root}), nil)
+	if err := ensure(t, holder, rel); err != nil {
+		t.Fatal(err)
+	}
+	peers := &directPeers{stores: map[string]*cache.Cache{"a": holder}, sent: map[string]int64{},
+		plan: peer.NewPlan("b", release.PeerSet{Channel: "private", Version: "v2",
+			Holders: []release.Peer{{Node: "a", Address: "10.0.0.1:7470"}}})}
+	node := e.newPeerCache(t, peers, source.NewReaderMux(source.FetchOptions{Endpoint: e.proxy.URL}), nil)
+	ctx := t.Context()
+
+	wantDenied(t, node.EnsureFor(ctx, rel, e.bob), "bob, whose credentials read nothing")
+	if peers.sent["a"] == 0 {
+		t.Fatal("the holder sent nothing: the release did not come from the peer, and the test proves nothing")
+	}
+	wantDenied(t, node.Ensure(ctx, rel), "the node, whose credentials read public/ only")
+	if node.Authorized("private", "v2", nil) {
+		t.Error("the node's credentials count as authorized for peer bytes they cannot read")
+	}
+	if err := node.EnsureFor(ctx, rel, e.alice); err != nil {
+		t.Fatalf("alice, who reads private/: %v", err)
 	}
 }
