@@ -53,7 +53,7 @@ func (c *Cache) fetchParts(ctx context.Context, reader source.Reader, run *fetch
 	defer cancel()
 	results := make(chan partDone, 64)
 	commitErr := make(chan error, 1)
-	go func() { commitErr <- c.committer(run, results, done, j) }()
+	go func() { commitErr <- c.committer(run, files, results, done, j) }()
 
 	var (
 		mu    sync.Mutex
@@ -227,7 +227,7 @@ func (w *partWriter) Write(p []byte) (int, error) {
 // committer makes finished parts durable before journaling them: every
 // CommitInterval (or 64 parts) it syncs the filesystem under tmp once —
 // cheaper than one fsync per file — and appends the batch to the journal.
-func (c *Cache) committer(run *fetchRun, results <-chan partDone, done map[partKey]uint64, j *journal) error {
+func (c *Cache) committer(run *fetchRun, files []plannedFile, results <-chan partDone, done map[partKey]uint64, j *journal) error {
 	ticker := time.NewTicker(c.commit)
 	defer ticker.Stop()
 	// While peers wait for parts of this download, finished parts are
@@ -264,6 +264,10 @@ func (c *Cache) committer(run *fetchRun, results <-chan partDone, done map[partK
 		}
 		run.mu.Unlock()
 		run.serve.add(batch)
+		if err := c.checkPeerFiles(run, files, batch, done, j); err != nil {
+			failed = err
+			return
+		}
 		batch = batch[:0]
 	}
 	flushForPeers := func() {

@@ -162,6 +162,9 @@ type fetchRun struct {
 	// run's once journaled.
 	from   map[partKey]string
 	marked bool
+	// suspect holds the files checkPeerFiles caught: fetched again, from
+	// the origin, in the next round.
+	suspect map[int]bool
 }
 
 // markPeerBytes marks the download as not all read with the node's
@@ -246,6 +249,58 @@ func (c *Cache) fetchFromPeers(ctx context.Context, run *fetchRun, f plannedFile
 		}
 	}
 	return partDone{}, false, nil
+}
+
+// checkPeerFiles verifies, as soon as their last part is journaled, the
+// files of batch that peers sent parts of and whose checksum combines
+// from the part CRCs (no re-read), so that a lying peer is caught and
+// avoided after its first file rather than at the end of the download,
+// and its bytes are no longer served on. A file caught is forgotten (the
+// journal, the parts done, what is served) and marked suspect; the
+// download's final verification finds it missing and fetches it again
+// from the origin. Called by the committer after a flush.
+func (c *Cache) checkPeerFiles(run *fetchRun, files []plannedFile, batch []partDone, done map[partKey]uint64, j *journal) error {
+	seen := map[int]bool{}
+	for _, p := range batch {
+		idx := p.key.file
+		if p.from == "" || seen[idx] {
+			continue
+		}
+		seen[idx] = true
+		f := files[idx]
+		if f.file.Checksum == nil || f.file.Checksum.Algorithm != f.alg {
+			continue // SHA-256: verified once, at the end
+		}
+		complete := true
+		for q := range f.parts {
+			if _, ok := done[partKey{idx, q}]; !ok {
+				complete = false
+				break
+			}
+		}
+		if !complete {
+			continue
+		}
+		err := c.verifyFile(f, done)
+		if err == nil || !errors.Is(err, ErrVerify) {
+			continue
+		}
+		if jerr := j.forget(idx); jerr != nil {
+			return jerr
+		}
+		run.serve.drop(idx)
+		run.mu.Lock()
+		for q := range f.parts {
+			delete(done, partKey{idx, q})
+		}
+		if run.suspect == nil {
+			run.suspect = map[int]bool{}
+		}
+		run.suspect[idx] = true
+		run.mu.Unlock()
+		c.blameLiars(run, f, err)
+	}
+	return nil
 }
 
 // blameLiars records the peers that sent parts of a file that failed

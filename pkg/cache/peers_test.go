@@ -317,3 +317,38 @@ func TestPeerBytesNeedTheReadersCredentials(t *testing.T) {
 		t.Fatalf("alice, who reads private/: %v", err)
 	}
 }
+
+// TestLiarCaughtEarly: a file a peer sent is verified as soon as its last
+// part is journaled, so a lying peer is avoided after its first files, not
+// after the whole release: the honest peer sends the rest.
+func TestLiarCaughtEarly(t *testing.T) {
+	e := newS3Env(t)
+	want := map[string][]byte{}
+	const files = 200
+	for i := range files {
+		body := content(fmt.Sprint("early", i), 4096)
+		want[fmt.Sprintf("d/f%03d", i)] = body
+		e.put(t, fmt.Sprintf("early/f%03d", i), bytes.NewReader(body), types.ChecksumAlgorithmCrc64nvme)
+	}
+	rel := e.publish(t, "ch", "v1", 1, map[string]string{"d": "early/"})
+	holder := e.newPeerCache(t, nil, nil, nil)
+	if err := ensure(t, holder, rel); err != nil {
+		t.Fatal(err)
+	}
+	peers := &directPeers{stores: map[string]*cache.Cache{"liar": holder, "honest": holder},
+		lie: map[string]bool{"liar": true}, sent: map[string]int64{},
+		plan: peer.NewPlan("b", release.PeerSet{Channel: "ch", Version: "v1",
+			Holders: []release.Peer{{Node: "liar", Address: "10.0.0.9:7470"}, {Node: "honest", Address: "10.0.0.8:7470"}}})}
+	node := e.newPeerCache(t, peers, nil, nil)
+	if err := ensure(t, node, rel); err != nil {
+		t.Fatal(err)
+	}
+	checkStored(t, node, rel, want)
+	lied := peers.sent["liar"] / 4096
+	t.Logf("the liar sent %d of %d files before it was avoided", lied, files)
+	// Holders alternate by part: caught only at the end, the liar sends
+	// every other file (100; 36 when caught early, on a quiet machine).
+	if lied > files*3/8 {
+		t.Errorf("the liar sent %d of %d files: it was not avoided once its first file failed", lied, files)
+	}
+}

@@ -38,7 +38,10 @@ func (c *Cache) verifyFiles(run *fetchRun, files []plannedFile, done map[partKey
 		}
 		run.mu.Unlock()
 		_ = os.Remove(f.path)
-		if !errors.Is(err, ErrVerify) || !c.blameLiars(run, f, err) {
+		run.mu.Lock()
+		suspect := run.suspect[f.idx]
+		run.mu.Unlock()
+		if !errors.Is(err, ErrVerify) || !(c.blameLiars(run, f, err) || suspect) {
 			return nil, err
 		}
 		again = append(again, f.idx)
