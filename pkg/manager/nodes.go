@@ -151,7 +151,8 @@ func (m *Manager) stale(n release.NodeStatus) bool {
 // ChannelStatus gathers, from every node's last report, its progress on the
 // channel's releases and the views (pods) that serve the channel.
 func (m *Manager) ChannelStatus(ctx context.Context, channel string) (api.ChannelStatus, error) {
-	if _, err := m.store.GetChannel(ctx, channel); err != nil {
+	ch, err := m.store.GetChannel(ctx, channel)
+	if err != nil {
 		return api.ChannelStatus{}, err
 	}
 	nodes, err := m.store.ListNodeStatus(ctx)
@@ -188,11 +189,36 @@ func (m *Manager) ChannelStatus(ctx context.Context, channel string) (api.Channe
 			out.Nodes = append(out.Nodes, np)
 		}
 	}
+	out.Warm = m.warmNodes(ch, nodes)
 	sort.Slice(out.Pods, func(i, j int) bool {
 		a, b := out.Pods[i], out.Pods[j]
 		return a.PodNamespace+"/"+a.PodName+"/"+a.VolumeID < b.PodNamespace+"/"+b.PodName+"/"+b.VolumeID
 	})
 	return out, nil
+}
+
+// warmNodes are the reporting nodes that ch's warm selector matches, by
+// name, and whether each reports ch's head ready.
+func (m *Manager) warmNodes(ch release.Channel, nodes []release.NodeStatus) []api.WarmNode {
+	w := ch.Config.Warm
+	if w == nil {
+		return nil
+	}
+	out := []api.WarmNode{}
+	for _, n := range nodes {
+		if !w.Matches(m.labelsOf(n)) {
+			continue
+		}
+		wn := api.WarmNode{Node: n.Node, Medium: w.MediumOrDefault(), Stale: m.stale(n)}
+		for _, p := range n.Releases {
+			if p.Channel == ch.Name && p.Version == ch.Head && p.State == release.StateReady {
+				wn.HeadReady = ch.Head != ""
+			}
+		}
+		out = append(out, wn)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
+	return out
 }
 
 // inUse returns, per channel, the releases that some node's view serves or
