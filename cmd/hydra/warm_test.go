@@ -28,6 +28,7 @@ func TestChannelWarmFlags(t *testing.T) {
 		{[]string{"--warm-medium", "disk", "--node-quota", "0"}, &release.WarmConfig{NodeSelector: map[string]string{"pool": "search"}, Medium: release.MediumDisk}, 0},
 		{[]string{"--warm", "all"}, &release.WarmConfig{NodeSelector: map[string]string{}, Medium: release.MediumDisk}, 0},
 		{[]string{"--no-warm", "--node-quota", "1M"}, nil, 1e6},
+		{[]string{"--warm", "all"}, &release.WarmConfig{NodeSelector: map[string]string{}}, 1e6},
 	}
 	for _, s := range steps {
 		if s.args != nil {

@@ -176,9 +176,12 @@ func configChanges(old, next release.Config) ([]api.ConfigChange, error) {
 	return out, nil
 }
 
+// flatten lists the settings of m by JSON path. An empty object is a
+// setting of its own: a warm selector of no labels (every node) differs
+// from no warm selector.
 func flatten(prefix string, m map[string]any, out map[string]any) {
 	for k, v := range m {
-		if sub, ok := v.(map[string]any); ok {
+		if sub, ok := v.(map[string]any); ok && len(sub) > 0 {
 			flatten(prefix+k+".", sub, out)
 			continue
 		}

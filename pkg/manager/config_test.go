@@ -53,6 +53,8 @@ func TestConfigPatch(t *testing.T) {
 		{"negative node quota", `{"nodeQuota": -1}`, nil, nil, "nodeQuota"},
 		{"warm off", `{"warm": null, "nodeQuota": 0}`, func(c release.Config) bool { return c.Warm == nil && c.NodeQuota == 0 },
 			[]string{`nodeQuota: 1024 -> unset`, `warm.medium: "memory" -> unset`, `warm.nodeSelector.pool: "search" -> unset`}, ""},
+		{"warm on every node", `{"warm": {"nodeSelector": {}}}`, func(c release.Config) bool { return c.Warm != nil && len(c.Warm.NodeSelector) == 0 },
+			[]string{`warm.nodeSelector: unset -> {}`}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
