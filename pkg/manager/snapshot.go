@@ -177,7 +177,9 @@ func (m *Manager) refresh(ctx context.Context, index uint64) error {
 		channels: desired, views: views, warm: warm, lookup: func(channel, version string) (release.Identity, bool) {
 			return m.releaseOf(ctx, ids, channel, version)
 		}})
-	m.metrics.observePeers(nodes, func(n release.NodeStatus) bool { return !m.stale(n) })
+	fresh := func(n release.NodeStatus) bool { return !m.stale(n) }
+	m.metrics.observePeers(nodes, fresh)
+	m.metrics.observeWarm(warm, nodes, desired, fresh)
 	m.snapMu.Lock()
 	defer m.snapMu.Unlock()
 	if m.stopped {

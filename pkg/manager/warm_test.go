@@ -3,6 +3,7 @@ package manager_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -155,4 +156,32 @@ func TestWarmByKubeLabels(t *testing.T) {
 	pollUntil(t, m, "kube-2", isWarm("w", "v1", release.MediumDisk))
 	mustPublish(t, m, "w", "v2", true)
 	pollUntil(t, m, "kube-2", isWarm("w", "v2", release.MediumDisk))
+}
+
+// TestWarmGauge: hydra_manager_warm_nodes counts the pairs of a warm
+// channel and a node it matches, by whether the node has the head.
+func TestWarmGauge(t *testing.T) {
+	tm := managertest.Start(t, managertest.Options{})
+	m := tm.Manager
+	for _, name := range []string{"a", "b"} {
+		mustCreate(t, m, name, release.Config{Warm: &release.WarmConfig{NodeSelector: map[string]string{"pool": "search"}}})
+		mustPublish(t, m, name, "v2", true)
+	}
+	ready := func(ch, v string) release.Progress {
+		return release.Progress{Channel: ch, Version: v, State: release.StateReady, BytesDone: 1, BytesTotal: 1}
+	}
+	search := map[string]string{"pool": "search"}
+	reportLabels(t, m, "node-1", search, ready("a", "v2"), ready("b", "v1")) // b/v1 is not the head
+	reportLabels(t, m, "node-2", search, ready("a", "v2"), ready("b", "v2"))
+	reportLabels(t, m, "node-3", map[string]string{"pool": "batch"}, ready("a", "v2"))
+	want := map[string]float64{`hydra_manager_warm_nodes{head="ready"}`: 3, `hydra_manager_warm_nodes{head="missing"}`: 1}
+	deadline := time.Now().Add(30 * time.Second)
+	for name, v := range want {
+		for got := gauge(t, tm.URL, name); got != v; got = gauge(t, tm.URL, name) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s = %v, want %v", name, got, v)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }
