@@ -173,11 +173,11 @@ func (m *Manager) refresh(ctx context.Context, index uint64) error {
 			vs[i].ReleaseIdentity = m.identityOf(ctx, ids, v.Channel, v.Version)
 		}
 	}
-	peers := planPeers(peerInput{nodes: nodes, fresh: func(n release.NodeStatus) bool { return !m.stale(n) }, zone: m.zoneOf,
+	fresh := func(n release.NodeStatus) bool { return !m.stale(n) }
+	peers := planPeers(peerInput{nodes: nodes, fresh: fresh, zone: m.zoneOf,
 		channels: desired, views: views, warm: warm, lookup: func(channel, version string) (release.Identity, bool) {
 			return m.releaseOf(ctx, ids, channel, version)
 		}})
-	fresh := func(n release.NodeStatus) bool { return !m.stale(n) }
 	m.metrics.observePeers(nodes, fresh)
 	m.metrics.observeWarm(warm, nodes, desired, fresh)
 	m.snapMu.Lock()
