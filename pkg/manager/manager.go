@@ -132,7 +132,7 @@ func New(opts Options) (*Manager, error) {
 		}
 	}
 	m := &Manager{store: instrumentStore(opts.Store, met.storeErrors), clock: opts.Clock, opts: opts, metrics: met, changed: make(chan struct{}),
-		peerSecret: hex.EncodeToString(opts.PeerSecret), kubeNodes: kubeNodes{labels: map[string]map[string]string{}}, nodeLabelChanges: make(chan struct{}, 1)}
+		peerSecret: hex.EncodeToString(opts.PeerSecret), kubeNodes: kubeNodes{labels: map[string]map[string]string{}, deleted: map[string]bool{}}, nodeLabelChanges: make(chan struct{}, 1)}
 	m.started = m.now()
 	return m, nil
 }

@@ -139,7 +139,14 @@ func (m *Manager) ForgetNode(ctx context.Context, node string) error {
 // stale before the nodes could report again. A date further ahead than
 // the TTL is no manager's stamp (one stored before reports were stamped
 // on receipt) and counts as received at the start.
+//
+// With Kubernetes, the report of a node whose Node object was deleted is
+// stale at once, whatever its age: the node is gone from the cluster and
+// its pods with it, so its views protect no release for the TTL.
 func (m *Manager) stale(n release.NodeStatus) bool {
+	if m.kubeNodes.wasDeleted(n.Node) {
+		return true
+	}
 	now, ttl := m.now(), m.opts.NodeReportTTL
 	at := n.ReportedAt
 	if at.Before(m.started) || at.After(now.Add(ttl)) {

@@ -154,6 +154,7 @@ func (m *Manager) refresh(ctx context.Context, index uint64) error {
 	if err != nil {
 		return err
 	}
+	m.kubeNodes.pruneDeleted(nodes)
 	ids := identities{}
 	desired := make([]release.DesiredChannel, 0, len(chans))
 	for _, ch := range chans {

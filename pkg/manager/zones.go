@@ -24,6 +24,10 @@ const ZoneLabel = "topology.kubernetes.io/zone"
 type kubeNodes struct {
 	mu     sync.RWMutex
 	labels map[string]map[string]string
+	// deleted are the Nodes this replica saw deleted and not created
+	// again: their reports protect nothing (Manager.stale). Only names
+	// with a stored report are kept (pruneDeleted).
+	deleted map[string]bool
 }
 
 // zone is node's zone label value ("" without the label) and whether the
@@ -50,15 +54,45 @@ func (k *kubeNodes) set(node string, labels map[string]string, present bool) boo
 	switch {
 	case !present:
 		delete(k.labels, node)
+		k.deleted[node] = true
 		return had
 	case had && maps.Equal(old, labels):
 		return false
 	}
+	delete(k.deleted, node)
 	if labels == nil {
 		labels = map[string]string{}
 	}
 	k.labels[node] = labels
 	return true
+}
+
+// wasDeleted reports whether node's Node was deleted (and not created
+// again) while this replica watched.
+func (k *kubeNodes) wasDeleted(node string) bool {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.deleted[node]
+}
+
+// pruneDeleted forgets the deleted Nodes that have no report left, so
+// that the set stays as small as the stored reports however many nodes
+// come and go.
+func (k *kubeNodes) pruneDeleted(nodes []release.NodeStatus) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.deleted) == 0 {
+		return
+	}
+	reported := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		reported[n.Node] = true
+	}
+	for node := range k.deleted {
+		if !reported[node] {
+			delete(k.deleted, node)
+		}
+	}
 }
 
 // zoneOf is n's zone: its Kubernetes Node's label when the manager runs
