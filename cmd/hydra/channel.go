@@ -29,6 +29,7 @@ func (a *app) channelCmd() *cobra.Command {
 type channelFlags struct {
 	keep, nodeKeep, maxUnavailable int
 	maxAge, drain, reloadTimeout   time.Duration
+	warm                           warmFlags
 }
 
 func (f channelFlags) config() release.Config {
@@ -51,8 +52,12 @@ func (a *app) channelCreateCmd() *cobra.Command {
 		Short: "Create a channel (unset settings take the manager's defaults)",
 		Args:  exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg := f.config()
+			if err := f.warm.createConfig(cmd, &cfg); err != nil {
+				return err
+			}
 			return a.call(cmd, func(ctx context.Context, cl *client.Client) error {
-				ch, err := cl.CreateChannel(ctx, args[0], f.config())
+				ch, err := cl.CreateChannel(ctx, args[0], cfg)
 				if err != nil {
 					return err
 				}
@@ -70,6 +75,7 @@ func (a *app) channelCreateCmd() *cobra.Command {
 	fs.IntVar(&f.maxUnavailable, "max-unavailable", 0, fmt.Sprintf("pods per workload drained at once (default %d)", release.DefaultMaxUnavailable))
 	fs.DurationVar(&f.drain, "drain", 0, fmt.Sprintf("longest wait for a pod to leave its endpoints (default %v)", release.DefaultDrain))
 	fs.DurationVar(&f.reloadTimeout, "reload-timeout", 0, fmt.Sprintf("time a pod has to become Ready after a flip (default %v)", release.DefaultReloadTimeout))
+	f.warm.add(cmd, false)
 	return cmd
 }
 
@@ -126,6 +132,7 @@ func channelDetail(w io.Writer, d api.ChannelDetail) {
 	releaseTable(w, d.Releases, d.Channel.Head)
 	fmt.Fprintln(w)
 	statusTables(w, d.Status)
+	warmSection(w, d)
 }
 
 // printChannel writes the head, pin, pause and settings as "Key:\tvalue".
@@ -146,6 +153,8 @@ func printChannel(w io.Writer, ch release.Channel) {
 	fmt.Fprintf(w, "Rollout:\tmax-unavailable %d, drain %v, reload-timeout %v\n",
 		c.Rollout.MaxUnavailable, c.Rollout.Drain.Duration, c.Rollout.ReloadTimeout.Duration)
 	fmt.Fprintf(w, "Completeness:\trequire-marker %s, min-objects %d\n", safe(orDash(c.RequireMarker)), c.MinObjects)
+	fmt.Fprintf(w, "Warm:\t%s\n", safe(warmText(c.Warm)))
+	fmt.Fprintf(w, "Node quota:\t%s\n", quotaText(c.NodeQuota))
 	fmt.Fprintf(w, "Created:\t%s\n", formatTime(ch.CreatedAt))
 }
 
@@ -188,15 +197,32 @@ func (a *app) channelSetCmd() *cobra.Command {
 	var marker string
 	var minObjects int
 	cmd := &cobra.Command{
-		Use:   "set NAME [--keep N] [--max-age D] [--node-keep N] [--max-unavailable N] [--drain D] [--reload-timeout D] [--require-marker KEY] [--min-objects N]",
+		Use: "set NAME [--keep N] [--max-age D] [--node-keep N] [--max-unavailable N] [--drain D] [--reload-timeout D] [--require-marker KEY] [--min-objects N] " +
+			"[--warm K=V[,K=V] [--warm-medium disk|memory] | --no-warm] [--node-quota SIZE]",
 		Short: "Change a channel's settings; the manager validates them and logs old and new values",
 		Args:  exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			patch := settingsPatch(cmd, f, marker, minObjects)
-			if len(patch) == 0 {
+			// The warm flags are checked before any call; the selector is
+			// completed once the current one is read.
+			if err := f.warm.patch(cmd, map[string]any{}, args[0], &release.WarmConfig{}); err != nil {
+				return err
+			}
+			if len(patch) == 0 && !f.warm.given(cmd) {
 				return usageError{fmt.Errorf("channel set: give at least one setting flag (see hydra channel set --help)")}
 			}
 			return a.call(cmd, func(ctx context.Context, cl *client.Client) error {
+				var cur *release.WarmConfig
+				if f.warm.wantsCurrent(cmd) {
+					d, err := cl.GetChannel(ctx, args[0])
+					if err != nil {
+						return err
+					}
+					cur = d.Channel.Config.Warm
+				}
+				if err := f.warm.patch(cmd, patch, args[0], cur); err != nil {
+					return err
+				}
 				resp, err := cl.PatchConfig(ctx, args[0], patch)
 				if err != nil {
 					return err
@@ -221,6 +247,7 @@ func (a *app) channelSetCmd() *cobra.Command {
 	fs.DurationVar(&f.reloadTimeout, "reload-timeout", 0, "time a pod has to become Ready after a flip")
 	fs.StringVar(&marker, "require-marker", "", "key every dataset of a publish must have (empty: none)")
 	fs.IntVar(&minObjects, "min-objects", 0, "fewest files a published dataset may have (0: no minimum)")
+	f.warm.add(cmd, true)
 	return cmd
 }
 

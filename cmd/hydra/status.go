@@ -19,7 +19,7 @@ func (a *app) statusCmd() *cobra.Command {
 	var watch bool
 	cmd := &cobra.Command{
 		Use:   "status CHANNEL",
-		Short: "Show per-node download progress and per-pod releases of a channel",
+		Short: "Show per-node download progress, per-pod releases and warm nodes of a channel",
 		Args:  exactArgs("CHANNEL"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := a.client(cmd)
@@ -48,6 +48,7 @@ func (a *app) showStatus(ctx context.Context, cl *client.Client, channel string)
 		headLine(w, d.Channel)
 		fmt.Fprintln(w)
 		statusTables(w, d.Status)
+		warmSection(w, d)
 	})
 }
 

@@ -144,10 +144,14 @@ func (f watchFrame) write(w io.Writer) error {
 			row(tw, p.Node, podName(p), current, orDash(string(p.Phase)), orDash(p.To))
 		}
 	}
-	if !f.tty {
-		fmt.Fprintln(tw) // a blank line between frames
+	if err := tw.Flush(); err != nil {
+		return err
 	}
-	return tw.Flush()
+	warmSection(w, f.detail)
+	if !f.tty {
+		fmt.Fprintln(w) // a blank line between frames
+	}
+	return nil
 }
 
 // nodeRows has one row per node: the release it is busy with (see focus).

@@ -100,6 +100,24 @@ PODS
 (no pod serves this channel)
 
 `},
+		{"warm", watchFrame{detail: api.ChannelDetail{
+			Channel: release.Channel{Name: "web", Head: "v2", Config: release.Config{Warm: &release.WarmConfig{NodeSelector: map[string]string{"pool": "search"}}}},
+			Status:  api.ChannelStatus{Warm: []api.WarmNode{{Node: "node-a", Medium: "disk", HeadReady: true}, {Node: "node-bb", Medium: "disk", Stale: true}}},
+		}, now: t0, every: 2 * time.Second}, `channel web: head v2
+updated 2026-02-01 09:14:05Z
+
+NODES
+(no node reports this channel)
+
+PODS
+(no pod serves this channel)
+
+WARM on pool=search (disk)
+NODE     MEDIUM  HEAD v2
+node-a   disk    ready
+node-bb  disk    not yet (stale)
+
+`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b strings.Builder

@@ -8,6 +8,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -69,6 +70,9 @@ type Options struct {
 	Peer   *release.PeerInfo
 	Routes *PeerRoutes
 	Served PeerServer
+	// Labels are reported (NodeStatus.Labels) so that warm channels'
+	// selectors match the node without Kubernetes (--node-labels).
+	Labels map[string]string
 }
 
 // Agent runs the node's side of Hydra's control loop.
@@ -88,6 +92,9 @@ type Agent struct {
 	joining map[string]int
 	// reportNow asks the report loop for a report at once.
 	reportNow chan struct{}
+	// warnedNoRAM: channels warm in memory already logged as kept on
+	// disk, the node having no RAM tier.
+	warnedNoRAM map[string]bool
 }
 
 // New builds an Agent.
@@ -97,6 +104,9 @@ func New(opts Options) (*Agent, error) {
 	}
 	if err := release.ValidateNodeName(opts.Node); err != nil {
 		return nil, err
+	}
+	if err := release.ValidateLabels("labels", opts.Labels); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
 	}
 	if opts.Downloads <= 0 {
 		opts.Downloads = 2
@@ -131,7 +141,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	tiers := cache.Tiers{Disk: opts.Cache, DiskViews: opts.Views, Memory: opts.Memory, MemoryViews: opts.MemoryViews}
 	a := &Agent{opts: opts, tiers: tiers, metrics: met, failed: map[string]release.Progress{}, retries: map[string]retry{},
-		wake: make(chan struct{}, 1), joining: map[string]int{}, reportNow: make(chan struct{}, 1)}
+		wake: make(chan struct{}, 1), joining: map[string]int{}, reportNow: make(chan struct{}, 1), warnedNoRAM: map[string]bool{}}
 	if opts.Routes != nil {
 		opts.Routes.agent.Store(a)
 	}

@@ -34,8 +34,9 @@ func (a *Agent) reconcileLoop(ctx context.Context) {
 }
 
 // reconcile is one pass:
-//  1. every channel some view on the node uses gets its head (and the
-//     views' pins) downloaded in the background;
+//  1. every channel some view on the node uses, or the node is warm for,
+//     gets its head (and the views' pins) downloaded in the background,
+//     a warm one on its medium;
 //  2. flips the manager asks for are applied to views whose target is here;
 //  3. releases beyond nodeKeep that no view uses are removed; the RAM tier
 //     keeps only what memory views use and are moving to;
@@ -54,8 +55,13 @@ func (a *Agent) reconcile(ctx context.Context, sem chan struct{}, inflight *sync
 	}
 	d, ok := a.Desired()
 	all := append(views, memViews...)
-	wanted := wantedReleases(all, d)
+	wanted := withWarm(wantedReleases(all, d), d, "")
 	memWanted := wantedReleases(memViews, d)
+	if a.opts.Memory != nil {
+		memWanted = withWarm(memWanted, d, release.MediumMemory)
+	} else {
+		a.noRAMForWarm(d)
+	}
 	for _, w := range wanted { // (1)
 		inRAM := contains(memWanted, w)
 		missing := !a.opts.Cache.StoredAs(w.channel, w.version, w.id) || (inRAM && !a.opts.Memory.StoredAs(w.channel, w.version, w.id))
@@ -151,6 +157,36 @@ func wantedReleases(views []cache.ViewInfo, d release.Desired) []want {
 		}
 	}
 	return out
+}
+
+// withWarm adds to ws the heads of the channels the node is warm for
+// (DesiredChannel.Warm): on medium, or on any medium when medium is "".
+// A warm head is wanted like the head of a channel a view uses: fetched at
+// once, kept by retention, and fetched anew when the head moves.
+func withWarm(ws []want, d release.Desired, medium string) []want {
+	for _, ch := range d.Channels {
+		if ch.Warm == "" || ch.Head == "" || (medium != "" && ch.Warm != medium) {
+			continue
+		}
+		w := want{ch.Name, ch.Head, ch.HeadIdentity}
+		if !contains(ws, w) {
+			ws = append(ws, w)
+		}
+	}
+	return ws
+}
+
+// noRAMForWarm logs, once per channel, that a channel warm in memory is
+// kept on disk: the node has no RAM tier (--memory-size).
+func (a *Agent) noRAMForWarm(d release.Desired) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, ch := range d.Channels {
+		if ch.Warm == release.MediumMemory && !a.warnedNoRAM[ch.Name] {
+			a.warnedNoRAM[ch.Name] = true
+			a.log().Info("channel is warm in memory but the node has no RAM tier; keeping its head on disk", "channel", ch.Name)
+		}
+	}
 }
 
 // downloadCredentials picks the credentials of a background download of

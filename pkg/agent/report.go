@@ -69,7 +69,7 @@ func identitiesOf(d release.Desired) map[[2]string]release.Identity {
 // releases (ready), and its views.
 func (a *Agent) Status() (release.NodeStatus, error) {
 	st := release.NodeStatus{Node: a.opts.Node, ReportedAt: time.Now().UTC(), Releases: []release.Progress{}, Views: []release.View{},
-		Peer: a.opts.Peer}
+		Peer: a.opts.Peer, Labels: a.opts.Labels}
 	if a.opts.Served != nil {
 		st.PeerServedBytes = a.opts.Served.ServedTotal()
 	}

@@ -96,6 +96,20 @@ type PauseRequest struct {
 type ChannelStatus struct {
 	Nodes []NodeProgress `json:"nodes"`
 	Pods  []PodView      `json:"pods"`
+	// Warm are the reporting nodes whose labels match the channel's warm
+	// selector, by name; absent when the channel has none.
+	Warm []WarmNode `json:"warm,omitempty"`
+}
+
+// WarmNode is a node that keeps the channel's head with no pod.
+type WarmNode struct {
+	Node string `json:"node"`
+	// Medium is where it keeps the head: "disk" or "memory".
+	Medium string `json:"medium"`
+	// HeadReady: the node reports the head stored and ready.
+	HeadReady bool `json:"headReady"`
+	// Stale: the node's last report is older than the TTL.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // NodeProgress is one node's progress on one channel.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -54,7 +55,7 @@ func applyConfigPatch(cfg release.Config, patch []byte) (release.Config, error) 
 	if err := json.Unmarshal(patch, &p); err != nil || p == nil {
 		return cfg, release.NewFieldError("config", "", "must be a JSON object of settings (a merge patch)")
 	}
-	if err := checkSettings("", p); err != nil {
+	if err := checkSettings(nil, p); err != nil {
 		return cfg, err
 	}
 	doc, err := toMap(cfg)
@@ -80,11 +81,14 @@ func applyConfigPatch(cfg release.Config, patch []byte) (release.Config, error) 
 }
 
 // checkSettings decodes each setting of a patch on its own, so that an
-// unknown setting or a bad value is refused naming its path.
-func checkSettings(prefix string, patch map[string]any) error {
+// unknown setting or a bad value is refused naming its path. The path is
+// kept as parts, not split on dots: a label key of a warm selector
+// (topology.kubernetes.io/zone) has dots of its own.
+func checkSettings(parents []string, patch map[string]any) error {
 	for k, v := range patch {
+		parts := append(slices.Clip(parents), k)
 		if sub, ok := v.(map[string]any); ok {
-			if err := checkSettings(prefix+k+".", sub); err != nil {
+			if err := checkSettings(parts, sub); err != nil {
 				return err
 			}
 			continue
@@ -92,10 +96,8 @@ func checkSettings(prefix string, patch map[string]any) error {
 		if v == nil {
 			continue
 		}
-		path := prefix + k
 		// Rebuild the one setting inside its parents: {"rollout":{"drain":v}}.
 		doc := any(v)
-		parts := strings.Split(path, ".")
 		for i := len(parts) - 1; i >= 0; i-- {
 			doc = map[string]any{parts[i]: doc}
 		}
@@ -104,7 +106,7 @@ func checkSettings(prefix string, patch map[string]any) error {
 		dec.DisallowUnknownFields()
 		var c release.Config
 		if err := dec.Decode(&c); err != nil {
-			return release.NewFieldError(path, "", settingReason(err))
+			return release.NewFieldError(strings.Join(parts, "."), "", settingReason(err))
 		}
 	}
 	return nil
@@ -174,9 +176,12 @@ func configChanges(old, next release.Config) ([]api.ConfigChange, error) {
 	return out, nil
 }
 
+// flatten lists the settings of m by JSON path. An empty object is a
+// setting of its own: a warm selector of no labels (every node) differs
+// from no warm selector.
 func flatten(prefix string, m map[string]any, out map[string]any) {
 	for k, v := range m {
-		if sub, ok := v.(map[string]any); ok {
+		if sub, ok := v.(map[string]any); ok && len(sub) > 0 {
 			flatten(prefix+k+".", sub, out)
 			continue
 		}

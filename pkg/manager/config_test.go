@@ -3,6 +3,7 @@ package manager_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +40,21 @@ func TestConfigPatch(t *testing.T) {
 		{"not an object", `[1]`, nil, nil, "config"},
 		{"bad duration", `{"rollout": {"drain": "soon"}}`, nil, nil, "rollout.drain"},
 		{"unknown nested setting", `{"rollout": {"dran": "1m"}}`, nil, nil, "rollout.dran"},
+		{"warm", `{"warm": {"nodeSelector": {"pool": "search", "topology.kubernetes.io/zone": "a"}}, "nodeQuota": 1024}`, func(c release.Config) bool {
+			return c.Warm.String() == "pool=search,topology.kubernetes.io/zone=a (disk)" && c.NodeQuota == 1024
+		}, []string{`nodeQuota: unset -> 1024`, `warm.nodeSelector.pool: unset -> "search"`, `warm.nodeSelector.topology.kubernetes.io/zone: unset -> "a"`}, ""},
+		{"warm selector key dropped, medium set", `{"warm": {"nodeSelector": {"topology.kubernetes.io/zone": null}, "medium": "memory"}}`, func(c release.Config) bool {
+			return c.Warm.String() == "pool=search (memory)"
+		}, []string{`warm.medium: unset -> "memory"`, `warm.nodeSelector.topology.kubernetes.io/zone: "a" -> unset`}, ""},
+		{"bad warm label key", `{"warm": {"nodeSelector": {"-pool": "search"}}}`, nil, nil, "warm.nodeSelector"},
+		{"bad warm label value", `{"warm": {"nodeSelector": {"pool": "a b"}}}`, nil, nil, "warm.nodeSelector[pool]"},
+		{"warm label value not a string", `{"warm": {"nodeSelector": {"pool": 3}}}`, nil, nil, "warm.nodeSelector.pool"},
+		{"bad warm medium", `{"warm": {"medium": "tape"}}`, nil, nil, "warm.medium"},
+		{"negative node quota", `{"nodeQuota": -1}`, nil, nil, "nodeQuota"},
+		{"warm off", `{"warm": null, "nodeQuota": 0}`, func(c release.Config) bool { return c.Warm == nil && c.NodeQuota == 0 },
+			[]string{`nodeQuota: 1024 -> unset`, `warm.medium: "memory" -> unset`, `warm.nodeSelector.pool: "search" -> unset`}, ""},
+		{"warm on every node", `{"warm": {"nodeSelector": {}}}`, func(c release.Config) bool { return c.Warm != nil && len(c.Warm.NodeSelector) == 0 },
+			[]string{`warm.nodeSelector: unset -> {}`}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,7 +65,7 @@ func TestConfigPatch(t *testing.T) {
 				if !errors.As(err, &fe) || fe.Field != tt.field {
 					t.Fatalf("PatchConfig(%s) = %v, want a FieldError on %s", tt.patch, err, tt.field)
 				}
-				if after, _ := m.GetChannel(ctx, "cfg"); after.Channel.Config != before.Channel.Config {
+				if after, _ := m.GetChannel(ctx, "cfg"); !reflect.DeepEqual(after.Channel.Config, before.Channel.Config) {
 					t.Errorf("a refused patch changed the config: %+v", after.Channel.Config)
 				}
 				return

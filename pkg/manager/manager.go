@@ -90,10 +90,11 @@ type Manager struct {
 
 	// peerSecret is Options.PeerSecret in hex, as nodes are sent it.
 	peerSecret string
-	// kubeZones are the Nodes' zone labels with Kubernetes (zones.go);
-	// zoneChanges asks the watch loop for a refresh when one changes.
-	kubeZones   kubeZones
-	zoneChanges chan struct{}
+	// kubeNodes are the Nodes' labels with Kubernetes (zones.go), for
+	// zones and warm selectors; nodeLabelChanges asks the watch loop for
+	// a refresh when they change.
+	kubeNodes        kubeNodes
+	nodeLabelChanges chan struct{}
 }
 
 // New builds a Manager. Call Run to start its loops.
@@ -131,7 +132,7 @@ func New(opts Options) (*Manager, error) {
 		}
 	}
 	m := &Manager{store: instrumentStore(opts.Store, met.storeErrors), clock: opts.Clock, opts: opts, metrics: met, changed: make(chan struct{}),
-		peerSecret: hex.EncodeToString(opts.PeerSecret), kubeZones: kubeZones{zones: map[string]string{}}, zoneChanges: make(chan struct{}, 1)}
+		peerSecret: hex.EncodeToString(opts.PeerSecret), kubeNodes: kubeNodes{labels: map[string]map[string]string{}, deleted: map[string]bool{}}, nodeLabelChanges: make(chan struct{}, 1)}
 	m.started = m.now()
 	return m, nil
 }
@@ -146,9 +147,9 @@ func (m *Manager) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); m.leaderLoop(ctx) }()
 	if m.opts.Kube != nil {
 		// Every replica answers long-polls, so every one follows the
-		// Nodes' zones, not only the leader.
+		// Nodes' labels, not only the leader.
 		wg.Add(1)
-		go func() { defer wg.Done(); m.watchZones(ctx) }()
+		go func() { defer wg.Done(); m.watchNodes(ctx) }()
 	}
 	wg.Wait()
 	m.stop()

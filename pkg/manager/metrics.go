@@ -34,6 +34,9 @@ type metrics struct {
 	peerNodes        prometheus.Gauge
 	nodeFetchedBytes *prometheus.GaugeVec
 	nodePeerServed   prometheus.Gauge
+
+	// Warm channels: pairs of a channel and a node it is warm on.
+	warmNodes *prometheus.GaugeVec
 }
 
 // The label values each vector starts with (at 0), so that its series
@@ -113,11 +116,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		nodePeerServed: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hydra_manager_node_peer_served_bytes", Help: "Bytes nodes with fresh reports served to peers, since each node plugin started.",
 		}),
+		warmNodes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hydra_manager_warm_nodes", Help: "Warm channels times the fresh nodes their selector matches, by whether the node reports the head ready.",
+		}, []string{"head"}),
 	}
 	for _, c := range []prometheus.Collector{met.publishes, met.publishSeconds, met.retained, met.sweptBlobs,
 		met.leader, met.longPolls, met.snapshotIndex, met.nodeReports, met.headMoves, met.retentionErrors, met.storeErrors,
 		met.rolloutPasses, met.rolloutErrors, met.podMoves, met.moveSeconds, met.podsByPhase, met.rollbacks, met.events,
-		met.peerNodes, met.nodeFetchedBytes, met.nodePeerServed} {
+		met.peerNodes, met.nodeFetchedBytes, met.nodePeerServed, met.warmNodes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -149,6 +155,44 @@ func (met *metrics) initLabels() {
 	for _, v := range fetchSources {
 		met.nodeFetchedBytes.WithLabelValues(v)
 	}
+	for _, v := range warmHeadStates {
+		met.warmNodes.WithLabelValues(v)
+	}
+}
+
+// warmHeadStates label hydra_manager_warm_nodes.
+var warmHeadStates = []string{"ready", "missing"}
+
+// observeWarm counts, over the fresh reports, the nodes each channel is
+// warm on (warm: node → channel → medium), by whether the node reports
+// the channel's head ready.
+func (met *metrics) observeWarm(warm map[string]map[string]string, nodes []release.NodeStatus, channels []release.DesiredChannel,
+	fresh func(release.NodeStatus) bool) {
+	heads := make(map[string]string, len(channels))
+	for _, ch := range channels {
+		heads[ch.Name] = ch.Head
+	}
+	var ready, missing int
+	for _, n := range nodes {
+		if len(warm[n.Node]) == 0 || !fresh(n) {
+			continue
+		}
+		have := map[string]bool{}
+		for _, p := range n.Releases {
+			if p.State == release.StateReady && p.Version == heads[p.Channel] {
+				have[p.Channel] = true
+			}
+		}
+		for ch := range warm[n.Node] {
+			if have[ch] {
+				ready++
+			} else {
+				missing++
+			}
+		}
+	}
+	met.warmNodes.WithLabelValues("ready").Set(float64(ready))
+	met.warmNodes.WithLabelValues("missing").Set(float64(missing))
 }
 
 // fetchSources label hydra_manager_node_fetched_bytes.

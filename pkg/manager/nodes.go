@@ -139,7 +139,14 @@ func (m *Manager) ForgetNode(ctx context.Context, node string) error {
 // stale before the nodes could report again. A date further ahead than
 // the TTL is no manager's stamp (one stored before reports were stamped
 // on receipt) and counts as received at the start.
+//
+// With Kubernetes, the report of a node whose Node object was deleted is
+// stale at once, whatever its age: the node is gone from the cluster and
+// its pods with it, so its views protect no release for the TTL.
 func (m *Manager) stale(n release.NodeStatus) bool {
+	if m.kubeNodes.wasDeleted(n.Node) {
+		return true
+	}
 	now, ttl := m.now(), m.opts.NodeReportTTL
 	at := n.ReportedAt
 	if at.Before(m.started) || at.After(now.Add(ttl)) {
@@ -151,7 +158,8 @@ func (m *Manager) stale(n release.NodeStatus) bool {
 // ChannelStatus gathers, from every node's last report, its progress on the
 // channel's releases and the views (pods) that serve the channel.
 func (m *Manager) ChannelStatus(ctx context.Context, channel string) (api.ChannelStatus, error) {
-	if _, err := m.store.GetChannel(ctx, channel); err != nil {
+	ch, err := m.store.GetChannel(ctx, channel)
+	if err != nil {
 		return api.ChannelStatus{}, err
 	}
 	nodes, err := m.store.ListNodeStatus(ctx)
@@ -188,11 +196,36 @@ func (m *Manager) ChannelStatus(ctx context.Context, channel string) (api.Channe
 			out.Nodes = append(out.Nodes, np)
 		}
 	}
+	out.Warm = m.warmNodes(ch, nodes)
 	sort.Slice(out.Pods, func(i, j int) bool {
 		a, b := out.Pods[i], out.Pods[j]
 		return a.PodNamespace+"/"+a.PodName+"/"+a.VolumeID < b.PodNamespace+"/"+b.PodName+"/"+b.VolumeID
 	})
 	return out, nil
+}
+
+// warmNodes are the reporting nodes that ch's warm selector matches, by
+// name, and whether each reports ch's head ready.
+func (m *Manager) warmNodes(ch release.Channel, nodes []release.NodeStatus) []api.WarmNode {
+	w := ch.Config.Warm
+	if w == nil {
+		return nil
+	}
+	out := []api.WarmNode{}
+	for _, n := range nodes {
+		if !w.Matches(m.labelsOf(n)) {
+			continue
+		}
+		wn := api.WarmNode{Node: n.Node, Medium: w.MediumOrDefault(), Stale: m.stale(n)}
+		for _, p := range n.Releases {
+			if p.Channel == ch.Name && p.Version == ch.Head && p.State == release.StateReady {
+				wn.HeadReady = ch.Head != ""
+			}
+		}
+		out = append(out, wn)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
+	return out
 }
 
 // inUse returns, per channel, the releases that some node's view serves or

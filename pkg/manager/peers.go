@@ -52,6 +52,9 @@ type peerInput struct {
 	channels []release.DesiredChannel
 	// views are the flips planned per node.
 	views map[string][]release.DesiredView
+	// warm are, per node, the channels it is warm for (warmChannels):
+	// it fetches their heads with no view.
+	warm map[string]map[string]string
 	// lookup is a release's identity and whether it still exists.
 	lookup func(channel, version string) (release.Identity, bool)
 }
@@ -141,8 +144,9 @@ func (in peerInput) members() []peerMember {
 
 // wanted lists, in a stable order, the releases n must fetch and does not
 // hold ready: the head of each channel it has unpinned views of, the
-// release of each pinned view, each flip planned for it, and each release
-// it reports pending or downloading that still exists.
+// release of each pinned view, each flip planned for it, the head of each
+// channel it is warm for, and each release it reports pending or
+// downloading that still exists.
 func (in peerInput) wanted(n release.NodeStatus, heads map[string]release.DesiredChannel, ready map[releaseKey]bool) []wantedRelease {
 	var out []wantedRelease
 	seen := map[releaseKey]bool{}
@@ -164,6 +168,11 @@ func (in peerInput) wanted(n release.NodeStatus, heads map[string]release.Desire
 	}
 	for _, dv := range in.views[n.Node] {
 		add(dv.Channel, dv.Version, dv.ReleaseIdentity)
+	}
+	for _, ch := range in.channels {
+		if _, ok := in.warm[n.Node][ch.Name]; ok {
+			add(ch.Name, ch.Head, ch.HeadIdentity)
+		}
 	}
 	for _, p := range n.Releases {
 		if p.State != release.StatePending && p.State != release.StateDownloading {

@@ -18,7 +18,8 @@ import (
 // progress reports of nodes wake no long-poll unless they change a plan.
 //
 // A node that has reported is answered from nodes: only the channels its
-// report names (its views' and its stored releases'), its flips, and the
+// report names (its views' and its stored releases') and those whose warm
+// selector its labels match (marked Warm), its flips, and the
 // index at which that answer last changed. So a publish answers the nodes
 // that hold the channel, not the whole fleet. A node that has not
 // reported yet gets every channel, at the snapshot's index.
@@ -70,7 +71,7 @@ func (m *Manager) watchLoop(ctx context.Context) {
 	for {
 		select {
 		case <-changes:
-		case <-m.zoneChanges:
+		case <-m.nodeLabelChanges:
 		case <-nodeChanges:
 			m.spaceNodeRefresh(ctx, last, changes)
 		case <-ctx.Done():
@@ -153,14 +154,17 @@ func (m *Manager) refresh(ctx context.Context, index uint64) error {
 	if err != nil {
 		return err
 	}
+	m.kubeNodes.pruneDeleted(nodes)
 	ids := identities{}
 	desired := make([]release.DesiredChannel, 0, len(chans))
 	for _, ch := range chans {
 		desired = append(desired, release.DesiredChannel{
 			Name: ch.Name, Head: ch.Head, Pinned: ch.Pinned, NodeKeep: ch.Config.NodeKeep, Paused: ch.Paused,
 			HeadIdentity: m.identityOf(ctx, ids, ch.Name, ch.Head), PinnedIdentity: m.identityOf(ctx, ids, ch.Name, ch.Pinned),
+			NodeQuota: ch.Config.NodeQuota,
 		})
 	}
+	warm := warmChannels(chans, nodes, m.labelsOf)
 	views, err := m.desiredViews(ctx, chans, nodes)
 	if err != nil {
 		return err
@@ -170,17 +174,19 @@ func (m *Manager) refresh(ctx context.Context, index uint64) error {
 			vs[i].ReleaseIdentity = m.identityOf(ctx, ids, v.Channel, v.Version)
 		}
 	}
-	peers := planPeers(peerInput{nodes: nodes, fresh: func(n release.NodeStatus) bool { return !m.stale(n) }, zone: m.zoneOf,
-		channels: desired, views: views, lookup: func(channel, version string) (release.Identity, bool) {
+	fresh := func(n release.NodeStatus) bool { return !m.stale(n) }
+	peers := planPeers(peerInput{nodes: nodes, fresh: fresh, zone: m.zoneOf,
+		channels: desired, views: views, warm: warm, lookup: func(channel, version string) (release.Identity, bool) {
 			return m.releaseOf(ctx, ids, channel, version)
 		}})
-	m.metrics.observePeers(nodes, func(n release.NodeStatus) bool { return !m.stale(n) })
+	m.metrics.observePeers(nodes, fresh)
+	m.metrics.observeWarm(warm, nodes, desired, fresh)
 	m.snapMu.Lock()
 	defer m.snapMu.Unlock()
 	if m.stopped {
 		return nil
 	}
-	next, changed := nextSnapshot(m.snap, desired, views, nodes, peers)
+	next, changed := nextSnapshot(m.snap, desired, views, nodes, peers, warm)
 	next.peerSecret = m.peerSecret
 	if m.ready && !changed {
 		return nil
@@ -205,11 +211,11 @@ func (m *Manager) refresh(ctx context.Context, index uint64) error {
 // not change keep their index; the others get index 0, for the caller to
 // set.
 func nextSnapshot(prev snapshot, channels []release.DesiredChannel, views map[string][]release.DesiredView, nodes []release.NodeStatus,
-	peers map[string][]release.PeerSet) (snapshot, bool) {
+	peers map[string][]release.PeerSet, warm map[string]map[string]string) (snapshot, bool) {
 	next := snapshot{channels: channels, views: views, nodes: make(map[string]nodeAnswer, len(nodes))}
 	changed := !reflect.DeepEqual(prev.channels, channels) || !reflect.DeepEqual(prev.views, views) || len(prev.nodes) != len(nodes)
 	for _, n := range nodes {
-		a := nodeAnswer{channels: channelsOf(n, channels), views: views[n.Node], servesPeers: n.Peer != nil, peers: peers[n.Node]}
+		a := nodeAnswer{channels: channelsOf(n, channels, warm[n.Node]), views: views[n.Node], servesPeers: n.Peer != nil, peers: peers[n.Node]}
 		old, ok := prev.nodes[n.Node]
 		if ok && slices.Equal(old.channels, a.channels) && slices.Equal(old.views, a.views) &&
 			old.servesPeers == a.servesPeers && reflect.DeepEqual(old.peers, a.peers) {
@@ -222,8 +228,10 @@ func nextSnapshot(prev snapshot, channels []release.DesiredChannel, views map[st
 	return next, changed
 }
 
-// channelsOf picks, in order, the channels a node's report names.
-func channelsOf(n release.NodeStatus, channels []release.DesiredChannel) []release.DesiredChannel {
+// channelsOf picks, in order, the channels a node's report names and
+// those it is warm for (warm: channel → medium), the latter with Warm set
+// so that the node fetches their heads with no view.
+func channelsOf(n release.NodeStatus, channels []release.DesiredChannel, warm map[string]string) []release.DesiredChannel {
 	names := make(map[string]bool, len(n.Views)+len(n.Releases))
 	for _, v := range n.Views {
 		names[v.Channel] = true
@@ -233,8 +241,35 @@ func channelsOf(n release.NodeStatus, channels []release.DesiredChannel) []relea
 	}
 	out := []release.DesiredChannel{}
 	for _, ch := range channels {
-		if names[ch.Name] {
+		if medium, ok := warm[ch.Name]; ok {
+			ch.Warm = medium
 			out = append(out, ch)
+		} else if names[ch.Name] {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// warmChannels says, per reporting node, which channels it is warm for
+// and on which medium: those whose warm selector its labels match
+// (labelsOf: its Kubernetes Node's, else those it reports). Only channels
+// with a warm config are looked at, so a fleet with none costs nothing.
+func warmChannels(chans []release.Channel, nodes []release.NodeStatus, labelsOf func(release.NodeStatus) map[string]string) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, ch := range chans {
+		w := ch.Config.Warm
+		if w == nil {
+			continue
+		}
+		for _, n := range nodes {
+			if !w.Matches(labelsOf(n)) {
+				continue
+			}
+			if out[n.Node] == nil {
+				out[n.Node] = map[string]string{}
+			}
+			out[n.Node][ch.Name] = w.MediumOrDefault()
 		}
 	}
 	return out

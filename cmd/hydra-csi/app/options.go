@@ -66,6 +66,8 @@ type Options struct {
 	// peerOptions: --peer-listen and the rest of peer distribution
 	// (options_peer.go).
 	peerOptions
+	// labelOptions: --node-labels (options_labels.go).
+	labelOptions
 
 	memoryBytes    int64
 	kubeletCSIPath string
@@ -111,6 +113,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.PartialDownloadGrace, "partial-download-grace", o.PartialDownloadGrace, "how long a partial download nothing writes to keeps its disk space for a resume; then, and at start-up past it, the space comes back")
 	o.addSecurityFlags(fs)
 	o.addPeerFlags(fs)
+	o.addLabelFlags(fs)
 }
 
 // node and controller report what the mode serves.
@@ -155,6 +158,9 @@ func (o *Options) Validate() error {
 		return err
 	}
 	if err := o.validatePeer(); err != nil {
+		return err
+	}
+	if err := o.validateLabels(); err != nil {
 		return err
 	}
 	return o.validateNode()

@@ -148,7 +148,7 @@ func startNode(opts Options, cl *client.Client, reg prometheus.Registerer, keys 
 	copts := cache.Options{Root: opts.CacheRoot, Reader: source.NewReaderMux(source.FetchOptions{}), Registerer: reg,
 		PartSize: opts.partBytes}
 	aopts := agent.Options{Node: opts.NodeID, Client: cl, Registerer: reg, Keyring: keys,
-		PartialGrace: opts.PartialDownloadGrace, Staged: staged}
+		PartialGrace: opts.PartialDownloadGrace, Staged: staged, Labels: opts.labels}
 	if peers != nil {
 		copts.Peers = peers.routes
 		aopts.Peer, aopts.Routes = peers.info, peers.routes

@@ -62,6 +62,11 @@ func TestRefusalsNameTheirField(t *testing.T) {
 		{"escape in peer zone", call{"PUT", "/v1/nodes/node-a/status", tokNode, `{"node":"node-a","peer":{"address":"10.0.0.7:7470","zone":"a\u001b[2J"}}`}, "control or bidirectional", "peer.zone"},
 		{"negative bytes from peers", call{"PUT", "/v1/nodes/node-a/status", tokNode, `{"node":"node-a","releases":[{"channel":"team-a","version":"v1","state":"ready","bytesFromPeers":-1}]}`}, "must not be negative", "releases[0].bytesFromPeers"},
 		{"negative bytes served", call{"PUT", "/v1/nodes/node-a/status", tokNode, `{"node":"node-a","peerServedBytes":-5}`}, "must not be negative", "peerServedBytes"},
+		{"bad warm selector key", call{"POST", "/v1/channels", tokAdmin, `{"name":"x","config":{"warm":{"nodeSelector":{"pool/":"search"}}}}`}, "label key", "config.warm.nodeSelector"},
+		{"bad warm selector value", call{"PATCH", "/v1/channels/team-a/config", tokAdmin, `{"warm":{"nodeSelector":{"pool":"a b"}}}`}, "must be empty or at most 63", "warm.nodeSelector[pool]"},
+		{"bad warm medium", call{"PATCH", "/v1/channels/team-a/config", tokAdmin, `{"warm":{"medium":"tape"}}`}, `"disk" or "memory"`, "warm.medium"},
+		{"negative node quota", call{"PATCH", "/v1/channels/team-a/config", tokAdmin, `{"nodeQuota":-1}`}, "must be 0 (none)", "nodeQuota"},
+		{"bad reported label", call{"PUT", "/v1/nodes/node-a/status", tokNode, `{"node":"node-a","labels":{"pool":"-x"}}`}, "must be empty or at most 63", "labels[pool]"},
 		{"bytesDone as a string", call{"PUT", "/v1/nodes/node-a/status", tokNode, `{"node":"node-a","releases":[{"channel":"team-a","version":"v1","state":"ready"},{"channel":"team-a","version":"v1","state":"ready","bytesDone":"x"}]}`}, "expected int64", "releases[1].bytesDone"},
 	}
 	for _, tc := range cases {
