@@ -41,7 +41,10 @@ func (c *Cache) verifyFiles(run *fetchRun, files []plannedFile, done map[partKey
 		run.mu.Lock()
 		suspect := run.suspect[f.idx]
 		run.mu.Unlock()
-		if !errors.Is(err, ErrVerify) || !(c.blameLiars(run, f, err) || suspect) {
+		if !errors.Is(err, ErrVerify) {
+			return nil, err
+		}
+		if blamed := c.blameLiars(run, f, err); !blamed && !suspect {
 			return nil, err
 		}
 		again = append(again, f.idx)
