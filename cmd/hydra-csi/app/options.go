@@ -66,6 +66,9 @@ type Options struct {
 	// peerOptions: --peer-listen and the rest of peer distribution
 	// (options_peer.go).
 	peerOptions
+	// budgetOptions: --cache-high-watermark, --cache-low-watermark
+	// (options_budget.go).
+	budgetOptions
 
 	memoryBytes    int64
 	kubeletCSIPath string
@@ -87,6 +90,7 @@ func DefaultOptions() Options {
 
 		PartialDownloadGrace: cache.DefaultPartialGrace,
 		peerOptions:          defaultPeerOptions(),
+		budgetOptions:        defaultBudgetOptions(),
 	}
 }
 
@@ -111,6 +115,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.PartialDownloadGrace, "partial-download-grace", o.PartialDownloadGrace, "how long a partial download nothing writes to keeps its disk space for a resume; then, and at start-up past it, the space comes back")
 	o.addSecurityFlags(fs)
 	o.addPeerFlags(fs)
+	o.addBudgetFlags(fs)
 }
 
 // node and controller report what the mode serves.
@@ -155,6 +160,9 @@ func (o *Options) Validate() error {
 		return err
 	}
 	if err := o.validatePeer(); err != nil {
+		return err
+	}
+	if err := o.validateBudget(); err != nil {
 		return err
 	}
 	return o.validateNode()
