@@ -339,3 +339,41 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name, tier, reason str
 	t.Fatalf("no %s{tier=%q,reason=%q}", name, tier, reason)
 	return 0
 }
+
+// TestEvictionRereadsNeededAfterAUse: a view linked to a release after
+// the node read what it needs (a hold taken and let go meanwhile) makes
+// it read that again before removing anything, so the release the view
+// now uses stays; the release nothing uses still goes.
+func TestEvictionRereadsNeededAfterAUse(t *testing.T) {
+	e := newS3Env(t)
+	root := mountTmpfs(t, "16m")
+	const mib = 1 << 20
+	c := e.newCache(t, root)
+	storeRelease(t, e, c, "race/v1", 4*mib, time.Now().Add(-2*time.Hour))
+	storeRelease(t, e, c, "old/v1", 4*mib, time.Now().Add(-time.Hour))
+	reads := 0
+	needed := func() (cache.Needed, error) {
+		reads++
+		if reads == 1 {
+			// A view is linked to race/v1 while the answer is on its way.
+			done, err := c.Hold("race", "v1")
+			if err != nil {
+				return cache.Needed{}, err
+			}
+			done()
+			return cache.Needed{}, nil
+		}
+		return cache.Needed{Disk: keepSet("race/v1")}, nil
+	}
+	if err := c.SetBudget(cache.Budget{HighWatermark: 50, LowWatermark: 10, Needed: needed}); err != nil {
+		t.Fatal(err)
+	}
+	e.put(t, "budget/race-new/f", bytes.NewReader(content("race-new", 4*mib)), "")
+	if err := ensure(t, c, e.publish(t, "new", "v1", 1, map[string]string{"d": "budget/race-new/"})); err != nil {
+		t.Fatal(err)
+	}
+	checkPresence(t, c, map[string]bool{"race/v1": true, "old/v1": false, "new/v1": true})
+	if reads < 2 {
+		t.Errorf("what the node needs was read %d times, want it read again after the use", reads)
+	}
+}
