@@ -377,3 +377,58 @@ func TestEvictionRereadsNeededAfterAUse(t *testing.T) {
 		t.Errorf("what the node needs was read %d times, want it read again after the use", reads)
 	}
 }
+
+// TestEvictionDropsSpares: an evicted release's spare view trees go with
+// it: they are hardlinks to its files, and would keep its blocks, so the
+// node would evict more than the watermark asks.
+func TestEvictionDropsSpares(t *testing.T) {
+	e := newS3Env(t)
+	root := mountTmpfs(t, "16m")
+	const mib = 1 << 20
+	c := e.newCache(t, root)
+	storeRelease(t, e, c, "sp/v1", 4*mib, time.Now().Add(-2*time.Hour))
+	storeRelease(t, e, c, "keep/v1", 4*mib, time.Now().Add(-time.Hour))
+	views := cache.NewViews(c.Layout())
+	if err := views.EnableSpares(cache.SpareOptions{Hold: c.Hold}); err != nil {
+		t.Fatal(err)
+	}
+	views.PrepareSpare("sp", "v1")
+	spares := filepath.Join(c.Layout().ViewsDir(), ".spares", "sp")
+	deadline := time.Now().Add(time.Minute)
+	for n := 0; n < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("no spare trees of sp/v1 were linked")
+		}
+		entries, _ := os.ReadDir(spares)
+		n = 0
+		for _, en := range entries {
+			if en.Name()[0] != '.' {
+				n++
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	needed := cache.Needed{Disk: keepSet("keep/v1")}
+	if err := c.SetBudget(cache.Budget{HighWatermark: 50, LowWatermark: 40, Needed: func() (cache.Needed, error) { return needed, nil }}); err != nil {
+		t.Fatal(err)
+	}
+	e.put(t, "budget/sp-new/f", bytes.NewReader(content("sp-new", 2*mib)), "")
+	if err := ensure(t, c, e.publish(t, "new", "v1", 1, map[string]string{"d": "budget/sp-new/"})); err != nil {
+		t.Fatal(err)
+	}
+	checkPresence(t, c, map[string]bool{"sp/v1": false, "keep/v1": true, "new/v1": true})
+	if entries, _ := os.ReadDir(spares); len(entries) > 0 {
+		t.Errorf("spare trees of the evicted sp/v1 are left: %v", entries)
+	}
+	if use, err := usedBytes(root); err != nil || use > 7*mib {
+		t.Errorf("%d bytes in use after evicting sp/v1 beside 6 MiB of releases (%v): its blocks were not freed", use, err)
+	}
+}
+
+func usedBytes(dir string) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Blocks-st.Bfree) * st.Bsize, nil //nolint:gosec // G115: a real filesystem's counts
+}
