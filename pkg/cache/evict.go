@@ -53,7 +53,7 @@ func (c *Cache) makeRoom(rel release.Release, files []plannedFile, need int64) e
 	}
 	c.evictMu.Lock()
 	defer c.evictMu.Unlock()
-	for round := 0; ; round++ {
+	for range evictRounds {
 		gen := c.useGeneration()
 		needed, err := b.Needed() // (1)
 		if err != nil {
@@ -64,13 +64,11 @@ func (c *Cache) makeRoom(rel release.Release, files []plannedFile, need int64) e
 		if err == nil {
 			err = c.fitWatermark(rel, files, need, *b, needed, gen) // (3)
 		}
-		if !errors.Is(err, errUseChanged) || round == evictRounds-1 {
-			if errors.Is(err, errUseChanged) {
-				return nil // evicted what it could; checkSpace decides
-			}
+		if !errors.Is(err, errUseChanged) {
 			return err
 		}
 	}
+	return nil // uses kept changing: it evicted what it could, and checkSpace decides
 }
 
 // useGeneration counts holds taken and let go (Hold).
