@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,6 +78,16 @@ type Cache struct {
 	// by "<credentials ID> <channel>/<version>" (access.go).
 	proofs map[string]*proof
 	proven map[string]bool
+	// useGen counts holds taken and let go, so that eviction notices a use
+	// that began after it read what the node needs (evict.go).
+	useGen uint64
+
+	// budget, when set, makes downloads evict (budget.go); evictMu runs
+	// one eviction at a time. memoryRoot is the RAM tier's root, for the
+	// used-fraction gauge.
+	budget     atomic.Pointer[Budget]
+	evictMu    sync.Mutex
+	memoryRoot atomic.Pointer[string]
 }
 
 // New opens the cache at opts.Root, creating its directories.
@@ -108,13 +119,32 @@ func New(opts Options) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Cache{
+	c := &Cache{
 		layout: l, reader: opts.Reader, partSize: opts.PartSize,
 		requests: make(chan struct{}, opts.Requests), commit: opts.CommitInterval,
 		metrics: met, flights: map[string]*flight{}, holds: map[string]int{}, ids: map[string]release.Identity{},
 		proofs: map[string]*proof{}, proven: map[string]bool{}, peers: opts.Peers,
 		peerState: peerState{cool: map[string]time.Time{}, liars: map[string]map[string]bool{}, sourced: map[string][2]int64{}},
-	}, nil
+	}
+	if opts.Registerer != nil {
+		used := usedCollector{roots: c.tierRoots, desc: prometheus.NewDesc("hydra_cache_filesystem_used_ratio",
+			"Fraction of each tier's filesystem in use (used over used plus available, as df counts), by tier (disk, memory).",
+			[]string{"tier"}, nil)}
+		if err := opts.Registerer.Register(used); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// tierRoots are the roots of the disk tier and, once there is one, the
+// RAM tier.
+func (c *Cache) tierRoots() map[string]string {
+	roots := map[string]string{tierDisk: c.layout.Root}
+	if r := c.memoryRoot.Load(); r != nil {
+		roots[tierMemory] = *r
+	}
+	return roots
 }
 
 // Layout returns the cache's paths.

@@ -150,8 +150,11 @@ func partLen(size, partSize int64, p int) int64 {
 
 // checkSpace refuses a download the filesystem cannot hold. A file an
 // earlier run created in tmp/ holds the blocks allocated to it already.
-// When the download would not fit, the partial downloads nobody is
-// fetching give their space back first, so that only live data counts.
+// With a budget, releases nothing needs are evicted first when the
+// download would pass the high watermark or its channel's quota
+// (makeRoom). When the download would not fit, the partial downloads
+// nobody is fetching give their space back then, so that only live data
+// counts.
 func (c *Cache) checkSpace(rel release.Release, tmp string, files []plannedFile) error {
 	var need int64
 	for _, f := range files {
@@ -163,6 +166,9 @@ func (c *Cache) checkSpace(rel release.Release, tmp string, files []plannedFile)
 		if err := unix.Stat(f.path, &st); err == nil && st.Size == f.file.Size {
 			need -= min(f.file.Size, st.Blocks*512)
 		}
+	}
+	if err := c.makeRoom(rel, files, need); err != nil {
+		return err
 	}
 	free, err := freeBytes(tmp)
 	if err != nil {

@@ -14,6 +14,7 @@ const (
 	removedReplaced  = "replaced"          // another publish under the same name came
 	removedChannel   = "channel-deleted"   // its channel is gone from the manager
 	removedPartial   = "abandoned-partial" // a partial download nobody fetches any more
+	removedEvicted   = "evicted"           // over a budget, and nothing needs it (evict.go)
 )
 
 // StoredAs reports whether the release stored under (channel, version) is

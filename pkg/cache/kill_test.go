@@ -33,6 +33,10 @@ type childJob struct {
 	Root     string          `json:"root"`
 	Endpoint string          `json:"endpoint"`
 	Release  release.Release `json:"release"`
+	// High and Low, when set, give the cache a budget whose Needed is
+	// Keep ("channel/version" names): the download may evict.
+	High, Low int
+	Keep      []string
 }
 
 func TestMain(m *testing.M) {
@@ -58,6 +62,10 @@ func runChild(path string) int {
 		return 2
 	}
 	c, err := cache.New(cache.Options{Root: job.Root, Reader: r, PartSize: cache.MinPartSize, Requests: 4, CommitInterval: 20 * time.Millisecond})
+	if err == nil && job.High > 0 {
+		keep := cache.Needed{Disk: keepSet(job.Keep...)}
+		err = c.SetBudget(cache.Budget{HighWatermark: job.High, LowWatermark: job.Low, Needed: func() (cache.Needed, error) { return keep, nil }})
+	}
 	if err == nil {
 		err = c.Ensure(context.Background(), job.Release)
 	}

@@ -30,6 +30,9 @@ type Memory struct {
 
 	mu    sync.Mutex
 	locks map[string]*sync.Mutex
+	// holds and useGen are the RAM tier's (Memory.Hold), guarded by mu.
+	holds  map[string]int
+	useGen uint64
 }
 
 // NewMemory mounts a tmpfs of size bytes at root (unless one is mounted
@@ -50,7 +53,8 @@ func NewMemory(disk *Cache, root string, size int64) (*Memory, error) {
 			return nil, fmt.Errorf("cache: memory: create %s: %w", d, err)
 		}
 	}
-	return &Memory{disk: disk, layout: l, locks: map[string]*sync.Mutex{}}, nil
+	disk.memoryRoot.Store(&root)
+	return &Memory{disk: disk, layout: l, locks: map[string]*sync.Mutex{}, holds: map[string]int{}}, nil
 }
 
 // Layout returns the RAM tier's paths (for views of memory volumes).
@@ -117,7 +121,8 @@ func (m *Memory) lock(channel, version string) *sync.Mutex {
 
 // load copies a stored release into RAM.
 //
-//  1. Check the tmpfs has room for the release (ResourceExhausted otherwise).
+//  1. Make room for the release past the high watermark (makeRoom), then
+//     check the tmpfs has room for it (ResourceExhausted otherwise).
 //  2. Copy the tree into tmp/ on the tmpfs, files read-only.
 //  3. Record the release's identity in meta/, then rename the tree into
 //     store/ on the tmpfs: a RAM release is whole or absent, and never
@@ -125,6 +130,9 @@ func (m *Memory) lock(channel, version string) *sync.Mutex {
 func (m *Memory) load(ctx context.Context, rel release.Release) error {
 	src := m.disk.layout.StoreDir(rel.Channel, rel.Version)
 	need := rel.Summarize().Bytes
+	if err := m.makeRoom(rel, need); err != nil {
+		return err
+	}
 	free, err := freeBytes(m.layout.Root)
 	if err != nil {
 		return err
@@ -221,10 +229,24 @@ func (m *Memory) Retain(channel string, keep map[string]bool) ([]string, error) 
 // drop removes one release from RAM: renamed out of store/ first, so no
 // view is ever built from a half-deleted tree.
 func (m *Memory) drop(channel, version string) error {
+	trash, err := m.unlink(channel, version)
+	if err != nil {
+		return err
+	}
+	return m.purge(channel, version, trash)
+}
+
+// unlink renames a release out of the RAM tier's store/.
+func (m *Memory) unlink(channel, version string) (string, error) {
 	trash := filepath.Join(m.layout.Root, "tmp", ".trash-"+channel+"-"+version)
 	if err := os.Rename(m.layout.StoreDir(channel, version), trash); err != nil {
-		return fmt.Errorf("cache: memory: remove %s/%s: %w", channel, version, err)
+		return "", fmt.Errorf("cache: memory: remove %s/%s: %w", channel, version, err)
 	}
+	return trash, nil
+}
+
+// purge deletes an unlinked release's tree, then its record.
+func (m *Memory) purge(channel, version, trash string) error {
 	if err := errors.Join(os.RemoveAll(trash), removeIfExists(m.layout.MetaFile(channel, version))); err != nil {
 		return fmt.Errorf("cache: memory: remove %s/%s: %w", channel, version, err)
 	}

@@ -15,6 +15,8 @@ type metrics struct {
 	fetched   *prometheus.CounterVec
 	fallbacks *prometheus.CounterVec
 	liars     prometheus.Counter
+	evictions *prometheus.CounterVec
+	evicted   *prometheus.CounterVec
 }
 
 // Sources of fetched bytes (hydra_cache_fetched_bytes_total).
@@ -40,7 +42,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"result"}),
 		removed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hydra_cache_removed_total",
-			Help: "Stored releases and partial downloads removed from the node, by reason (retention, replaced, channel-deleted, abandoned-partial).",
+			Help: "Stored releases and partial downloads removed from the node, by reason (retention, replaced, channel-deleted, abandoned-partial, evicted).",
 		}, []string{"reason"}),
 		fetched: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hydra_cache_fetched_bytes_total",
@@ -54,12 +56,24 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "hydra_peer_verify_failures_total",
 			Help: "Peers caught sending bytes that fail verification (one per peer and file; the log names the peer); the peer is avoided for the release and the file fetched again from the origin.",
 		}),
+		evictions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hydra_cache_evictions_total",
+			Help: "Releases nothing on the node needed, evicted to make room for a download, by tier (disk, memory) and reason (watermark, quota).",
+		}, []string{"tier", "reason"}),
+		evicted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hydra_cache_evicted_bytes_total",
+			Help: "Bytes of the releases evicted (their manifests' sizes), by tier (disk, memory) and reason (watermark, quota).",
+		}, []string{"tier", "reason"}),
 	}
 	// Both results exist from the first scrape, at 0, for increase() alerts.
 	m.downloads.WithLabelValues("ok")
 	m.downloads.WithLabelValues("error")
-	for _, r := range []string{removedRetention, removedReplaced, removedChannel, removedPartial} {
+	for _, r := range []string{removedRetention, removedReplaced, removedChannel, removedPartial, removedEvicted} {
 		m.removed.WithLabelValues(r)
+	}
+	for _, tr := range [][2]string{{tierDisk, evictWatermark}, {tierDisk, evictQuota}, {tierMemory, evictWatermark}} {
+		m.evictions.WithLabelValues(tr[0], tr[1])
+		m.evicted.WithLabelValues(tr[0], tr[1])
 	}
 	m.fetched.WithLabelValues(sourcePeer)
 	m.fetched.WithLabelValues(sourceOrigin)
@@ -69,7 +83,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.bytes, m.linked, m.seconds, m.downloads, m.removed, m.fetched, m.fallbacks, m.liars} {
+	for _, c := range []prometheus.Collector{m.bytes, m.linked, m.seconds, m.downloads, m.removed, m.fetched, m.fallbacks, m.liars, m.evictions, m.evicted} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

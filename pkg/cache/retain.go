@@ -21,9 +21,11 @@ func (c *Cache) Hold(channel, version string) (func(), error) {
 	}
 	key := flightKey(channel, version)
 	c.holds[key]++
+	c.useGen++ // eviction reads what is needed again (evict.go)
 	return func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
+		c.useGen++
 		if c.holds[key]--; c.holds[key] <= 0 {
 			delete(c.holds, key)
 		}
@@ -64,26 +66,45 @@ func (c *Cache) Retain(channel string, keep int, protect map[string]bool) ([]str
 }
 
 // remove deletes one stored release unless it is held, counting it under
-// reason. The tree is first renamed out of store/, so no one ever sees a
-// half-deleted release.
+// reason (removeIf with no condition).
 func (c *Cache) remove(channel, version, reason string) (bool, error) {
+	return c.removeIf(channel, version, reason, nil)
+}
+
+// removeIf deletes one stored release unless it is held or check (run
+// under c.mu; nil: none) refuses, counting it under reason.
+//  1. Under c.mu, rename the tree out of store/ into tmp/.trash, so no one
+//     ever sees a half-deleted release, and remove its record and mark
+//     from meta/ (a crash between leaves a record without a release,
+//     which nothing reads: every reader starts from store/).
+//  2. Delete the renamed tree, outside c.mu (New empties tmp/.trash
+//     should a crash interrupt it).
+func (c *Cache) removeIf(channel, version, reason string, check func() error) (bool, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.holds[flightKey(channel, version)] > 0 {
+		c.mu.Unlock()
 		return false, nil
 	}
-	trash, err := c.trashName(channel, version)
-	if err != nil {
-		return false, fmt.Errorf("cache: remove %s/%s: %w", channel, version, err)
+	if check != nil {
+		if err := check(); err != nil {
+			c.mu.Unlock()
+			return false, err
+		}
 	}
-	if err := os.Rename(c.layout.StoreDir(channel, version), trash); err != nil {
+	trash, err := c.trashName(channel, version)
+	if err == nil {
+		err = os.Rename(c.layout.StoreDir(channel, version), trash) // (1)
+	}
+	if err != nil {
+		c.mu.Unlock()
 		return false, fmt.Errorf("cache: remove %s/%s: %w", channel, version, err)
 	}
 	c.forgetProofs(channel, version)
 	delete(c.ids, flightKey(channel, version))
 	c.metrics.removed.WithLabelValues(reason).Inc()
-	err = errors.Join(os.Remove(c.layout.MetaFile(channel, version)), removeIfExists(c.layout.VolumeFetchedFile(channel, version)),
-		os.RemoveAll(trash))
+	err = errors.Join(os.Remove(c.layout.MetaFile(channel, version)), removeIfExists(c.layout.VolumeFetchedFile(channel, version)))
+	c.mu.Unlock()
+	err = errors.Join(err, os.RemoveAll(trash)) // (2)
 	if err != nil {
 		return true, fmt.Errorf("cache: remove %s/%s: %w", channel, version, err)
 	}

@@ -125,14 +125,19 @@ func (t Tiers) Flip(medium string, v ViewInfo, version string) (ViewInfo, error)
 	return info, err
 }
 
-// hold keeps a disk release from retention while a view's tree is linked
-// to it (Cache.Hold). The RAM tier has no holds: its retention removes
-// only releases no memory view uses or is moving to.
+// hold keeps a release from retention and eviction while a view's tree
+// is linked to it (Cache.Hold, Memory.Hold). The RAM tier's retention
+// removes only releases no memory view uses or is moving to; its holds
+// are for eviction.
 func (t Tiers) hold(medium, channel, version string) (func(), error) {
+	hold := t.Disk.Hold
 	if medium == release.MediumMemory {
-		return func() {}, nil
+		if t.Memory == nil {
+			return func() {}, nil
+		}
+		hold = t.Memory.Hold
 	}
-	done, err := t.Disk.Hold(channel, version)
+	done, err := hold(channel, version)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", err, ErrNotStored)
 	}

@@ -158,6 +158,7 @@ func (v *Views) Create(spec ViewRecord, version string) (ViewInfo, error) {
 		return fail(errors.Join(fmt.Errorf("release %s/%s: %w", spec.Channel, version, err), cleanup))
 	}
 	klog.V(2).InfoS("View created", spec.logKeys("release", version)...)
+	touchUse(v.layout, spec.Channel, version)
 	return v.get(spec)
 }
 
@@ -200,9 +201,13 @@ func (v *Views) Flip(volumeID, podUID, version string) (ViewInfo, error) {
 	if rec.Pinned != "" && version != rec.Pinned {
 		return fail(fmt.Errorf("release %s/%s: %w %s", rec.Channel, version, ErrPinned, rec.Pinned))
 	}
+	prev := currentRelease(v.layout.ViewDir(volumeID, podUID))
 	if err := v.flip(rec, version); err != nil {
 		return fail(fmt.Errorf("release %s/%s: %w", rec.Channel, version, err))
 	}
+	// The release left was in use until now; the one flipped to from now.
+	touchUse(v.layout, rec.Channel, prev)
+	touchUse(v.layout, rec.Channel, version)
 	return v.get(rec)
 }
 
@@ -475,6 +480,9 @@ func (v *Views) Remove(volumeID, podUID string) error {
 	fail := func(err error) error { return fmt.Errorf("cache: view %s/%s: remove: %w", volumeID, podUID, err) }
 	unlock := v.locks.view(volumeID, podUID, true)
 	rec, recErr := v.readRecord(volumeID, podUID)
+	if recErr == nil { // the release it showed was in use until now
+		touchUse(v.layout, rec.Channel, currentRelease(v.layout.ViewDir(volumeID, podUID)))
+	}
 	err := removeSynced(v.layout.ViewRecord(volumeID, podUID)) // (1)
 	if err == nil {
 		err = errors.Join(os.RemoveAll(v.layout.ViewDir(volumeID, podUID)), // (2)

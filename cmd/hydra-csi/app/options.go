@@ -68,6 +68,9 @@ type Options struct {
 	peerOptions
 	// labelOptions: --node-labels (options_labels.go).
 	labelOptions
+	// budgetOptions: --cache-high-watermark, --cache-low-watermark
+	// (options_budget.go).
+	budgetOptions
 
 	memoryBytes    int64
 	kubeletCSIPath string
@@ -89,6 +92,7 @@ func DefaultOptions() Options {
 
 		PartialDownloadGrace: cache.DefaultPartialGrace,
 		peerOptions:          defaultPeerOptions(),
+		budgetOptions:        defaultBudgetOptions(),
 	}
 }
 
@@ -114,6 +118,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	o.addSecurityFlags(fs)
 	o.addPeerFlags(fs)
 	o.addLabelFlags(fs)
+	o.addBudgetFlags(fs)
 }
 
 // node and controller report what the mode serves.
@@ -161,6 +166,9 @@ func (o *Options) Validate() error {
 		return err
 	}
 	if err := o.validateLabels(); err != nil {
+		return err
+	}
+	if err := o.validateBudget(); err != nil {
 		return err
 	}
 	return o.validateNode()

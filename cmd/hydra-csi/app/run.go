@@ -187,5 +187,12 @@ func startNode(opts Options, cl *client.Client, reg prometheus.Registerer, keys 
 		peers.stop()
 		return nil, fmt.Errorf("node agent: %w", err)
 	}
+	// Downloads past the watermarks or a quota evict what the agent says
+	// the node does not need.
+	err = c.SetBudget(cache.Budget{HighWatermark: opts.CacheHighWatermark, LowWatermark: opts.CacheLowWatermark, Needed: n.agent.Needed})
+	if err != nil {
+		peers.stop()
+		return nil, err
+	}
 	return n, nil
 }
