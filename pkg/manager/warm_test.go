@@ -7,11 +7,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/hydra-csi/hydra/internal/managertest"
-	"github.com/hydra-csi/hydra/internal/testenv"
 	"github.com/hydra-csi/hydra/pkg/api"
 	"github.com/hydra-csi/hydra/pkg/manager"
 	"github.com/hydra-csi/hydra/pkg/release"
@@ -111,15 +108,7 @@ func TestWarmByReportedLabels(t *testing.T) {
 // warming with no report; a node the API server does not know is selected
 // by the labels it reports.
 func TestWarmByKubeLabels(t *testing.T) {
-	kube := testenv.StartKube(t)
-	cfg, err := clientcmd.BuildConfigFromFlags("", kube.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := startKube(t)
 	ctx := context.Background()
 	for name, pool := range map[string]string{"kube-1": "search", "kube-2": "batch"} {
 		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"pool": pool}}}

@@ -23,15 +23,7 @@ import (
 // not know keeps the zone it reports. Relabelling a Node moves it between
 // swarms without any report.
 func TestPeersKubeZones(t *testing.T) {
-	kube := testenv.StartKube(t)
-	cfg, err := clientcmd.BuildConfigFromFlags("", kube.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := startKube(t)
 	ctx := context.Background()
 	for name, zone := range map[string]string{"kube-1": "x", "kube-2": "x", "kube-3": ""} {
 		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}
@@ -88,15 +80,7 @@ func TestPeersKubeZones(t *testing.T) {
 // never knew keeps protecting until its own TTL, and a Node created again
 // makes its report count again.
 func TestDeletedNodeProtectsNothing(t *testing.T) {
-	kube := testenv.StartKube(t)
-	cfg, err := clientcmd.BuildConfigFromFlags("", kube.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := startKube(t)
 	ctx := context.Background()
 	if _, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "kube-1"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -156,4 +140,20 @@ func TestDeletedNodeProtectsNothing(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// startKube starts a real kube-apiserver and returns a client of it, for
+// the tests of what the manager reads from Node objects.
+func startKube(t *testing.T) kubernetes.Interface {
+	t.Helper()
+	kube := testenv.StartKube(t)
+	cfg, err := clientcmd.BuildConfigFromFlags("", kube.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
 }
