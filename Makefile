@@ -71,7 +71,7 @@ e2e: ## Whole system on a real single-node Kubernetes: images, manifests, kubele
 bench: tools ## Run the benchmarks: manager publish and fan-out on bbolt and Consul; CSI stage+publish and flip latency; a 1,000-pod rollout; download speed; the manager under 1,000 simulated nodes on Consul and bbolt; fleets of 1 to 8 nodes (~45 min).
 	hack/tools.sh minio consul rclone mc
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCH_TIME) -timeout 30m ./pkg/manager/...
-	$(GO) test -run '^$$' -bench 'StagePublish' -benchtime $(BENCH_TIME) -timeout 30m ./tests/csi/
+	$(GO) test -run '^$$' -bench 'StagePublish|WarmColdPodStart' -benchtime $(BENCH_TIME) -timeout 30m ./tests/csi/
 	$(GO) test -run '^$$' -bench 'Flip' -benchtime 300x -timeout 30m ./pkg/cache/
 	$(GO) test -run '^$$' -bench 'Rollout1000' -benchtime $(BENCH_TIME) -timeout 30m ./tests/rollout/
 	$(GO) run ./tests/bench/download -go $(GO)
