@@ -426,6 +426,21 @@ func TestChecksCatchBreakage(t *testing.T) {
 			})
 			return o
 		}, `annotation hydra.csi.dev/reload "sometimes"`},
+		{"example affinity on a wrong value", "examples", checkExamples(base), func(t *testing.T, o objects) objects {
+			mutate(t, o, "Deployment", "search-api", func(d *appsv1.Deployment) {
+				d.Spec.Template.Spec.Affinity.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].Preference.MatchExpressions[0].Values = []string{"yes"}
+			})
+			return o
+		}, "want In [true]"},
+		{"example affinity required", "examples", checkExamples(base), func(t *testing.T, o objects) objects {
+			mutate(t, o, "Deployment", "search-api", func(d *appsv1.Deployment) {
+				na := d.Spec.Template.Spec.Affinity.NodeAffinity
+				na.RequiredDuringSchedulingIgnoredDuringExecution = &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{
+					na.PreferredDuringSchedulingIgnoredDuringExecution[0].Preference}}
+				na.PreferredDuringSchedulingIgnoredDuringExecution = nil
+			})
+			return o
+		}, "make it preferred"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
