@@ -28,9 +28,11 @@ const ReadyLabelValue = "true"
 
 const (
 	// nodeLabelSettle is how long the labeller waits after a trigger, so
-	// that a burst of node reports (a publish reaching the fleet) shares
-	// one pass.
-	nodeLabelSettle = 200 * time.Millisecond
+	// that a burst of node reports (a publish reaching the fleet), or of
+	// Node events (its own patches coming back), shares one pass. The
+	// labels steer the scheduler's preference: a second late costs a
+	// little, a pass per report of a large fleet costs store reads.
+	nodeLabelSettle = time.Second
 	// nodeLabelResync is the longest a pass waits without a trigger:
 	// reports go stale with time alone, and a failed patch is retried.
 	nodeLabelResync = 30 * time.Second
@@ -115,19 +117,36 @@ func (m *Manager) runNodeLabels(ctx context.Context) {
 	for {
 		select {
 		case <-trigger:
-			// Wall time, as spaceNodeRefresh: it only spaces out work.
-			select {
-			case <-time.After(nodeLabelSettle):
-			case <-ctx.Done():
-				return
-			}
+			m.settleNodeLabels(ctx, trigger)
 		case <-m.nodeLabelsDirty:
+			m.settleNodeLabels(ctx, trigger)
 		case <-ticker.C():
 		case <-ctx.Done():
 			return
 		}
+		if ctx.Err() != nil {
+			return
+		}
 		if err := m.labelNodes(ctx); err != nil && ctx.Err() == nil {
 			m.logger().Error(err, "node labels pass")
+		}
+	}
+}
+
+// settleNodeLabels waits nodeLabelSettle, then drops the triggers that
+// came meanwhile: the pass that follows sees their changes. Wall time, as
+// spaceNodeRefresh: it only spaces out work, and a fake clock in tests
+// must not hold passes back.
+func (m *Manager) settleNodeLabels(ctx context.Context, trigger chan struct{}) {
+	select {
+	case <-time.After(nodeLabelSettle):
+	case <-ctx.Done():
+		return
+	}
+	for _, c := range []chan struct{}{trigger, m.nodeLabelsDirty} {
+		select {
+		case <-c:
+		default:
 		}
 	}
 }
@@ -155,6 +174,11 @@ func (m *Manager) labelNodes(ctx context.Context) error {
 		switch {
 		case apierrors.IsNotFound(err):
 			continue // deleted since the informer saw it
+		case apierrors.IsForbidden(err):
+			// Every other Node would answer the same: one error, not
+			// one per Node.
+			m.metrics.nodeLabelPatches.WithLabelValues("error").Inc()
+			return fmt.Errorf("manager: node labels: node %s: patch labels (the manager's ServiceAccount needs patch on nodes): %w", name, err)
 		case err != nil:
 			m.metrics.nodeLabelPatches.WithLabelValues("error").Inc()
 			errs = append(errs, fmt.Errorf("node %s: patch labels %s: %w", name, patch, err))

@@ -3,16 +3,22 @@ package manager_test
 import (
 	"context"
 	"maps"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/yaml"
 
 	"github.com/hydra-csi/hydra/internal/managertest"
+	"github.com/hydra-csi/hydra/internal/testenv"
 	"github.com/hydra-csi/hydra/pkg/manager"
 	"github.com/hydra-csi/hydra/pkg/release"
 )
@@ -152,4 +158,75 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestNodeReadyLabelsWithManifestRBAC: the manager, as a user bound to
+// nothing but deploy/kubernetes/base's ClusterRole hydra-manager, labels
+// its Nodes: the role's rules suffice (patch, without get).
+func TestNodeReadyLabelsWithManifestRBAC(t *testing.T) {
+	kube := testenv.StartKube(t)
+	adminCfg, err := clientcmd.BuildConfigFromFlags("", kube.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := kubernetes.NewForConfig(adminCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	role := manifestClusterRole(t, "../../deploy/kubernetes/base/manager-rbac.yaml", "hydra-manager")
+	const user = "hydra-test-manager"
+	if _, err := admin.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	binding := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name}}
+	if _, err := admin.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "kube-1"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := rest.CopyConfig(adminCfg)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := managertest.Start(t, managertest.Options{Kube: cs, RetentionInterval: 1000 * time.Hour}).Manager
+	mustCreate(t, m, "c", release.Config{})
+	mustPublish(t, m, "c", "v1", true)
+	if err := m.ReportStatus(ctx, "kube-1", release.NodeStatus{Releases: []release.Progress{{Channel: "c", Version: "v1", State: release.StateReady}}}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]string{"kube-1": {manager.ReadyLabel("c"): "true"}}
+	deadline := time.Now().Add(30 * time.Second)
+	for got := ownedLabels(nodeMeta(t, admin)); !equalNested(got, want); got = ownedLabels(nodeMeta(t, admin)) {
+		if time.Now().After(deadline) {
+			t.Fatalf("owned Node labels %v, want %v: the manifest's ClusterRole does not let the manager label Nodes", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// manifestClusterRole reads the ClusterRole name from a multi-document
+// manifest.
+func manifestClusterRole(t *testing.T, path, name string) *rbacv1.ClusterRole {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range strings.Split(string(raw), "\n---\n") {
+		var r rbacv1.ClusterRole
+		if err := yaml.Unmarshal([]byte(doc), &r); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if r.Kind == "ClusterRole" && r.Name == name {
+			return &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: r.Rules}
+		}
+	}
+	t.Fatalf("%s: no ClusterRole %s", path, name)
+	return nil
 }
