@@ -41,7 +41,7 @@ const (
 // ReadyLabel is the Node label key that says a node holds channel's head
 // ready: "<channel>.channels.hydra.csi.dev/ready". A channel name is a
 // DNS-1123 label of at most 63 characters, so the prefix is a DNS
-// subdomain of at most 87 (the limit is 253) and the name part is fixed.
+// subdomain of at most 86 (the limit is 253) and the name part is fixed.
 func ReadyLabel(channel string) string {
 	return channel + "." + NodeLabelDomain + "/ready"
 }
