@@ -34,16 +34,19 @@ func (m *Manager) lead(ctx context.Context, lost <-chan struct{}) {
 	defer ticker.Stop()
 	if m.opts.Kube != nil {
 		ctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
+		done := make(chan struct{}, 2)
 		go func() {
-			defer close(done)
+			defer func() { done <- struct{}{} }()
 			if m.opts.Lease != nil {
 				m.runRolloutsLeased(ctx)
 			} else {
 				m.runRollouts(ctx)
 			}
 		}()
-		defer func() { cancel(); <-done }()
+		// The ready labels are idempotent patches: the store's
+		// leadership is enough, no Lease needed.
+		go func() { defer func() { done <- struct{}{} }(); m.runNodeLabels(ctx) }()
+		defer func() { cancel(); <-done; <-done }()
 	}
 	// The first pass waits one interval: a replica that just took over
 	// gives the node reports time to arrive before judging what is in use.

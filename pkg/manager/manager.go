@@ -95,6 +95,9 @@ type Manager struct {
 	// a refresh when they change.
 	kubeNodes        kubeNodes
 	nodeLabelChanges chan struct{}
+	// nodeLabelsDirty asks the leader's node labeller (nodelabels.go)
+	// for a pass when the Nodes' labels change.
+	nodeLabelsDirty chan struct{}
 }
 
 // New builds a Manager. Call Run to start its loops.
@@ -132,7 +135,8 @@ func New(opts Options) (*Manager, error) {
 		}
 	}
 	m := &Manager{store: instrumentStore(opts.Store, met.storeErrors), clock: opts.Clock, opts: opts, metrics: met, changed: make(chan struct{}),
-		peerSecret: hex.EncodeToString(opts.PeerSecret), kubeNodes: kubeNodes{labels: map[string]map[string]string{}, deleted: map[string]bool{}}, nodeLabelChanges: make(chan struct{}, 1)}
+		peerSecret: hex.EncodeToString(opts.PeerSecret), kubeNodes: kubeNodes{labels: map[string]map[string]string{}, deleted: map[string]bool{}}, nodeLabelChanges: make(chan struct{}, 1),
+		nodeLabelsDirty: make(chan struct{}, 1)}
 	m.started = m.now()
 	return m, nil
 }

@@ -37,6 +37,8 @@ type metrics struct {
 
 	// Warm channels: pairs of a channel and a node it is warm on.
 	warmNodes *prometheus.GaugeVec
+	// Node label patches of the labeller (nodelabels.go), by result.
+	nodeLabelPatches *prometheus.CounterVec
 }
 
 // The label values each vector starts with (at 0), so that its series
@@ -119,11 +121,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		warmNodes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hydra_manager_warm_nodes", Help: "Warm channels times the fresh nodes their selector matches, by whether the node reports the head ready.",
 		}, []string{"head"}),
+		nodeLabelPatches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hydra_manager_node_label_patches_total", Help: "Patches of the channels' ready labels on Nodes, by result.",
+		}, []string{"result"}),
 	}
 	for _, c := range []prometheus.Collector{met.publishes, met.publishSeconds, met.retained, met.sweptBlobs,
 		met.leader, met.longPolls, met.snapshotIndex, met.nodeReports, met.headMoves, met.retentionErrors, met.storeErrors,
 		met.rolloutPasses, met.rolloutErrors, met.podMoves, met.moveSeconds, met.podsByPhase, met.rollbacks, met.events,
-		met.peerNodes, met.nodeFetchedBytes, met.nodePeerServed, met.warmNodes} {
+		met.peerNodes, met.nodeFetchedBytes, met.nodePeerServed, met.warmNodes, met.nodeLabelPatches} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -157,6 +162,9 @@ func (met *metrics) initLabels() {
 	}
 	for _, v := range warmHeadStates {
 		met.warmNodes.WithLabelValues(v)
+	}
+	for _, v := range []string{"ok", "error"} {
+		met.nodeLabelPatches.WithLabelValues(v)
 	}
 }
 

@@ -134,6 +134,7 @@ func (m *Manager) watchNodes(ctx context.Context) {
 		}
 		if m.kubeNodes.set(n.Name, n.Labels, present) {
 			signal(m.nodeLabelChanges)
+			signal(m.nodeLabelsDirty)
 		}
 	}
 	_, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{

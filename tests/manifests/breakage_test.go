@@ -267,12 +267,22 @@ func TestChecksCatchBreakage(t *testing.T) {
 			mutate(t, o, "ClusterRole", "hydra-manager", func(r *rbacv1.ClusterRole) {
 				for i, p := range r.Rules {
 					if slices.Contains(p.Resources, "nodes") {
-						r.Rules[i].Verbs = append(slices.Clone(p.Verbs), "get", "patch")
+						r.Rules[i].Verbs = append(slices.Clone(p.Verbs), "get", "update")
 					}
 				}
 			})
 			return o
-		}, "may patch nodes cluster-wide, more than it needs"},
+		}, "may get nodes cluster-wide, more than it needs"},
+		{"manager cannot label Nodes", "kubernetes/base", checkRBAC, func(t *testing.T, o objects) objects {
+			mutate(t, o, "ClusterRole", "hydra-manager", func(r *rbacv1.ClusterRole) {
+				for i, p := range r.Rules {
+					if slices.Contains(p.Resources, "nodes") {
+						r.Rules[i].Verbs = slices.DeleteFunc(slices.Clone(p.Verbs), func(v string) bool { return v == "patch" })
+					}
+				}
+			})
+			return o
+		}, "may not patch nodes cluster-wide"},
 		{"peer distribution off", "kubernetes/base", checkNode, func(t *testing.T, o objects) objects {
 			mutate(t, o, "DaemonSet", nodeDS, func(ds *appsv1.DaemonSet) {
 				c := nodeCSI(ds)
@@ -416,6 +426,21 @@ func TestChecksCatchBreakage(t *testing.T) {
 			})
 			return o
 		}, `annotation hydra.csi.dev/reload "sometimes"`},
+		{"example affinity on a wrong value", "examples", checkExamples(base), func(t *testing.T, o objects) objects {
+			mutate(t, o, "Deployment", "search-api", func(d *appsv1.Deployment) {
+				d.Spec.Template.Spec.Affinity.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].Preference.MatchExpressions[0].Values = []string{"yes"}
+			})
+			return o
+		}, "want In [true]"},
+		{"example affinity required", "examples", checkExamples(base), func(t *testing.T, o objects) objects {
+			mutate(t, o, "Deployment", "search-api", func(d *appsv1.Deployment) {
+				na := d.Spec.Template.Spec.Affinity.NodeAffinity
+				na.RequiredDuringSchedulingIgnoredDuringExecution = &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{
+					na.PreferredDuringSchedulingIgnoredDuringExecution[0].Preference}}
+				na.PreferredDuringSchedulingIgnoredDuringExecution = nil
+			})
+			return o
+		}, "make it preferred"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -39,7 +39,7 @@ func checkExamples(base objects) check {
 			}
 			errs = append(errs, examplePod(u, spec, seen))
 		}
-		for _, want := range []string{"Deployment", "StatefulSet", "inline", "hydra-ram"} {
+		for _, want := range []string{"Deployment", "StatefulSet", "inline", "hydra-ram", "affinity"} {
 			if !seen[want] {
 				errs = append(errs, fmt.Errorf("examples: none shows %s", want))
 			}
@@ -122,5 +122,48 @@ func examplePod(u *unstructured.Unstructured, spec *corev1.PodSpec, seen map[str
 	}) {
 		errs = append(errs, fmt.Errorf("%s: needs a readiness probe that reads /data/current", what))
 	}
+	errs = append(errs, exampleAffinity(what, spec, seen))
 	return errors.Join(errs...)
+}
+
+// exampleAffinity checks the node affinity terms on the manager's ready
+// labels: preferred only (a required one leaves pods Pending where no
+// node holds the head yet), on a valid channel's key, In ["true"].
+func exampleAffinity(what string, spec *corev1.PodSpec, seen map[string]bool) error {
+	if spec.Affinity == nil || spec.Affinity.NodeAffinity == nil {
+		return nil
+	}
+	na := spec.Affinity.NodeAffinity
+	if req := na.RequiredDuringSchedulingIgnoredDuringExecution; req != nil {
+		for _, term := range req.NodeSelectorTerms {
+			for _, e := range term.MatchExpressions {
+				if isReadyLabel(e.Key) {
+					return fmt.Errorf("%s: required node affinity on %s: make it preferred, or pods wait for a node that has the data", what, e.Key)
+				}
+			}
+		}
+	}
+	var errs []error
+	for _, p := range na.PreferredDuringSchedulingIgnoredDuringExecution {
+		for _, e := range p.Preference.MatchExpressions {
+			if !isReadyLabel(e.Key) {
+				continue
+			}
+			seen["affinity"] = true
+			ch, _, _ := strings.Cut(e.Key, "."+manager.NodeLabelDomain+"/")
+			if err := release.ValidateChannelName(ch); err != nil || e.Key != manager.ReadyLabel(ch) {
+				errs = append(errs, fmt.Errorf("%s: node affinity key %q: want %s for a valid channel", what, e.Key, manager.ReadyLabel("CHANNEL")))
+			}
+			if e.Operator != corev1.NodeSelectorOpIn || !slices.Equal(e.Values, []string{manager.ReadyLabelValue}) {
+				errs = append(errs, fmt.Errorf("%s: node affinity on %s: %s %v, want In [%s]", what, e.Key, e.Operator, e.Values, manager.ReadyLabelValue))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// isReadyLabel reports whether key is in the manager's Node label domain.
+func isReadyLabel(key string) bool {
+	prefix, _, _ := strings.Cut(key, "/")
+	return strings.HasSuffix(prefix, "."+manager.NodeLabelDomain)
 }

@@ -41,14 +41,15 @@ var (
 		// The PVCs behind the views a node's failed download affects,
 		// for their Warning Events.
 		cluster("", "persistentvolumeclaims", "get"),
-		// The Nodes' zone labels, through an informer, for peer
-		// distribution.
-		cluster("", "nodes", "list", "watch"),
+		// The Nodes' labels, through an informer, for peer distribution
+		// and warm selectors; patch for the channels' ready labels.
+		cluster("", "nodes", "list", "watch", "patch"),
 	)
 	// What the manager must not do beyond its needs: its informer on
-	// Nodes lists and watches, nothing more.
+	// Nodes lists and watches, and it patches its own labels (a merge
+	// patch needs no get), nothing more.
 	managerMayNot = slices.Concat(
-		cluster("", "nodes", "get", "create", "update", "patch", "delete"),
+		cluster("", "nodes", "get", "create", "update", "delete"),
 		cluster("", "nodes/status", "patch", "update"),
 	)
 	// Nobody in Hydra reads Secrets through the API, or writes pods.
@@ -77,7 +78,7 @@ func checkRBAC(o objects) error {
 	mns := namespaceOf(o, "ServiceAccount", managerSA)
 	for _, p := range managerNeeds {
 		if !allowed(o, mns, managerSA, p) {
-			errs = append(errs, fmt.Errorf("ServiceAccount %s: may not %s (the rollout controller or peer distribution needs it)", managerSA, p))
+			errs = append(errs, fmt.Errorf("ServiceAccount %s: may not %s (the rollout controller, peer distribution or the node labels need it)", managerSA, p))
 		}
 	}
 	for _, p := range managerMayNot {
