@@ -64,7 +64,7 @@ func (c *Cache) download(ctx context.Context, rel release.Release, prog *progres
 		return err
 	}
 	run := &fetchRun{rel: rel, tmp: tmp, prog: prog, byVolume: byVolume, firstPart: numberParts(files),
-		originOnly: map[int]bool{}, from: from, marked: len(from) > 0}
+		originOnly: map[int]bool{}, from: from, marked: len(from) > 0, suspect: map[int]bool{}}
 	if fl != nil && !byVolume {
 		run.serve = newServing(files, done)
 		fl.setServing(run.serve)

@@ -251,6 +251,22 @@ func (c *Cache) fetchFromPeers(ctx context.Context, run *fetchRun, f plannedFile
 	return partDone{}, false, nil
 }
 
+// forgetFile drops a file that failed verification from the download: its
+// journal lines, its parts done, and what peers may read of it, so that
+// the next round fetches it again.
+func (r *fetchRun) forgetFile(f plannedFile, done map[partKey]uint64, j *journal) error {
+	if err := j.forget(f.idx); err != nil {
+		return err
+	}
+	r.serve.drop(f.idx)
+	r.mu.Lock()
+	for q := range f.parts {
+		delete(done, partKey{f.idx, q})
+	}
+	r.mu.Unlock()
+	return nil
+}
+
 // checkPeerFiles verifies, as soon as their last part is journaled, the
 // files of batch that peers sent parts of and whose checksum combines
 // from the part CRCs (no re-read), so that a lying peer is caught and
@@ -285,17 +301,10 @@ func (c *Cache) checkPeerFiles(run *fetchRun, files []plannedFile, batch []partD
 		if err == nil || !errors.Is(err, ErrVerify) {
 			continue
 		}
-		if jerr := j.forget(idx); jerr != nil {
+		if jerr := run.forgetFile(f, done, j); jerr != nil {
 			return jerr
 		}
-		run.serve.drop(idx)
 		run.mu.Lock()
-		for q := range f.parts {
-			delete(done, partKey{idx, q})
-		}
-		if run.suspect == nil {
-			run.suspect = map[int]bool{}
-		}
 		run.suspect[idx] = true
 		run.mu.Unlock()
 		c.blameLiars(run, f, err)

@@ -26,17 +26,9 @@ func (c *Cache) verifyFiles(run *fetchRun, files []plannedFile, done map[partKey
 		if err == nil {
 			continue
 		}
-		if jerr := j.forget(f.idx); jerr != nil {
+		if jerr := run.forgetFile(f, done, j); jerr != nil {
 			return nil, jerr
 		}
-		run.serve.drop(f.idx)
-		run.mu.Lock()
-		for k := range done {
-			if k.file == f.idx {
-				delete(done, k)
-			}
-		}
-		run.mu.Unlock()
 		_ = os.Remove(f.path)
 		run.mu.Lock()
 		suspect := run.suspect[f.idx]
